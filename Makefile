@@ -1,0 +1,57 @@
+# TuneGraph: the two commands are `make run` (set up, load the real catalog, serve) and
+# `make test` (set up, then lint, type-check and run every test against a real Neo4j).
+# Both are safe to run again; `setup` only does what is missing.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PY := .venv/bin/python
+TG := .venv/bin/tunegraph
+DATA ?= ../shared/data
+CATALOG ?= .tunegraph/catalog.jsonl.gz
+PORT ?= 7687
+
+.PHONY: setup system python neo4j-runtime run load test lint clean
+
+setup: system python neo4j-runtime
+
+# System packages a fresh machine may lack: a JDK (javac too) and Maven for Neo4j.
+system:
+	@missing=""; \
+	command -v javac >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+# The Python environment, pinned by requirements.lock (made with `uv pip compile`).
+python:
+	@command -v uv >/dev/null || python3 -m pip install -q uv
+	@[ -x $(PY) ] || uv venv -q .venv --python python3.11
+	@uv pip sync -q --python $(PY) requirements.lock
+	@uv pip install -q --python $(PY) --no-deps -e .
+
+# Neo4j 5.26.30 Community jars from Maven Central, cached in ~/.cache/tunegraph.
+neo4j-runtime: python
+	@$(TG) neo4j install
+
+# Load the real public catalog into the local Neo4j (convert once, ingest is idempotent).
+load: setup
+	@$(TG) neo4j start --port $(PORT)
+	@[ -f $(CATALOG) ] || $(TG) convert --data-dir $(DATA) --out $(CATALOG)
+	@$(TG) ingest $(CATALOG)
+
+run: load
+	@$(TG) neo4j status
+
+lint: python
+	@.venv/bin/ruff check .
+	@.venv/bin/mypy graph ingest retrievers bandit api bench tests
+
+test: setup lint
+	@$(PY) -m pytest
+
+clean:
+	-$(TG) neo4j stop
+	rm -rf .tunegraph

@@ -1,0 +1,152 @@
+"""The `tunegraph` command: run the local Neo4j, convert the public data, ingest feeds."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Never
+
+import msgspec
+from tqdm import tqdm
+
+from graph import server
+from graph.connect import open_store, resolve
+from ingest.pipeline import IngestReport, ingest
+
+DEFAULT_DATA = Path("../shared/data")
+
+
+def _neo4j(args: argparse.Namespace) -> int:
+    home = Path(args.data) if args.data else server.default_home()
+    if args.action == "install":
+        print(f"Neo4j {server.NEO4J_VERSION} runtime in {server.install()}")
+    elif args.action == "start":
+        info = server.start(home, args.port, timeout=args.timeout, max_heap=args.heap,
+                            pagecache=args.pagecache)
+        print(f"Neo4j {server.NEO4J_VERSION} listening on {info.uri} (pid {info.pid}, data {home})")
+    elif args.action == "stop":
+        print("stopped" if server.stop(home) else f"no Neo4j was running for {home}")
+    else:
+        status = server.status(home)
+        if status is None:
+            print(f"not running (data {home})")
+            return 3
+        print(f"running on {status.uri} (pid {status.pid}, data {home}), "
+              f"{server.node_count(status.uri):,} nodes")
+    return 0
+
+
+def _summary(report: IngestReport) -> str:
+    verb = "would write" if report.dry_run else "wrote"
+    return (f"{report.records:,} records in {report.elapsed_s:.1f} s "
+            f"({report.rate:,.0f} records/s): {report.created:,} created, "
+            f"{report.updated:,} updated, "
+            f"{report.unchanged:,} unchanged, {report.deleted:,} deleted, "
+            f"{report.rejected:,} rejected ({report.unresolved_references:,} for unresolved "
+            f"references), {report.superseded:,} superseded; {verb} "
+            f"{report.relationships:,} relationships"
+            + (f"; catalog version {report.catalog_version}" if report.catalog_version else ""))
+
+
+def _rejects_path(args: argparse.Namespace) -> Path:
+    if args.rejects:
+        return Path(args.rejects)
+    first = args.feeds[0]
+    if first == "-":
+        return Path("stdin.rejects.jsonl")
+    name = Path(first).name.removesuffix(".gz").removesuffix(".jsonl")
+    return Path(first).with_name(f"{name}.rejects.jsonl")
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    store = open_store()
+    bars: dict[str, tqdm[Never]] = {}
+
+    def progress(stage: str, done: int) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(desc=stage, unit=" rec", disable=args.quiet, file=sys.stderr)
+        bars[stage].update(done)
+
+    try:
+        store.apply_schema()
+        report = ingest(store, args.feeds, batch_size=args.batch_size, dry_run=args.dry_run,
+                        progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+        store.close()
+    if report.rejections:
+        path = _rejects_path(args)
+        with path.open("wb") as f:
+            for rejection in report.rejections:
+                f.write(msgspec.json.encode(rejection.as_dict()) + b"\n")
+        for r in report.rejections[:10]:
+            print(f"rejected {r.source}:{r.line}: {r.reason}", file=sys.stderr)
+        more = report.rejected - 10
+        print(f"{'... and ' + str(more) + ' more; ' if more > 0 else ''}"
+              f"all {report.rejected} rejections are in {path}", file=sys.stderr)
+    print(_summary(report))
+    return 1 if report.rejections else 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from ingest.adapters.catalog import build_catalog, write_feed
+
+    records, convert_report = build_catalog(Path(args.data_dir), sets=args.sets)
+    n = write_feed(records, Path(args.out))
+    print(f"wrote {n:,} records to {args.out}")
+    print(convert_report)
+    return 0
+
+
+def _where(_: argparse.Namespace) -> int:
+    print(resolve().uri)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tunegraph", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    neo = sub.add_parser("neo4j", help="run the local Neo4j server")
+    neo.add_argument("action", choices=["install", "start", "stop", "status"])
+    neo.add_argument("--port", type=int, default=7687)
+    neo.add_argument("--data", help="server home and data directory (default .tunegraph/neo4j)")
+    neo.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for start")
+    neo.add_argument("--heap", default="2g", help="JVM maximum heap")
+    neo.add_argument("--pagecache", default="512m", help="Neo4j page cache size")
+    neo.set_defaults(func=_neo4j)
+
+    ing = sub.add_parser("ingest", help="validate and load catalog feeds (JSON Lines)")
+    ing.add_argument("feeds", nargs="+", help="feed files (.jsonl or .jsonl.gz), or - for stdin")
+    ing.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
+    ing.add_argument("--rejects", help="where rejected records go (default FEED.rejects.jsonl)")
+    ing.add_argument("--batch-size", type=int, default=5000)
+    ing.add_argument("--quiet", action="store_true", help="no progress bars")
+    ing.set_defaults(func=_ingest)
+
+    conv = sub.add_parser("convert", help="build a catalog feed from the public data sets")
+    conv.add_argument("--data-dir", default=str(DEFAULT_DATA))
+    conv.add_argument("--out", default=".tunegraph/catalog.jsonl.gz")
+    conv.add_argument("--sets", nargs="+", default=["spotify", "lastfm", "podcasts", "chinook"],
+                      choices=["spotify", "lastfm", "podcasts", "chinook"])
+    conv.set_defaults(func=_convert)
+
+    where = sub.add_parser("where", help="print the Neo4j URI that commands will use")
+    where.set_defaults(func=_where)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except server.ServerError as exc:
+        print(f"tunegraph: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

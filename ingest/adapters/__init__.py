@@ -1,0 +1,1 @@
+"""Converters from the public data sets in ../shared/data to the catalog feed format."""

@@ -1,0 +1,50 @@
+"""Test fixtures: one throwaway Neo4j server per test session, and stores to run contracts over."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from graph import server
+from graph.memory_store import MemoryStore
+from graph.neo4j_store import Neo4jStore
+from graph.store import GraphStore
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "fixtures"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server.ServerInfo]:
+    """A real Neo4j on a free loopback port with its own data directory, stopped at the end.
+    Tests never use a server someone left running, nor NEO4J_URI."""
+    home = tmp_path_factory.mktemp("neo4j-home")
+    with server.running(home, pagecache="256m") as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def _neo4j_session_store(neo4j_server: server.ServerInfo) -> Iterator[Neo4jStore]:
+    store = Neo4jStore.connect(neo4j_server.uri)
+    store.apply_schema()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def neo4j_store(_neo4j_session_store: Neo4jStore) -> Neo4jStore:
+    """The session's Neo4j, emptied (schema kept) before each test."""
+    _neo4j_session_store.clear()
+    return _neo4j_session_store
+
+
+@pytest.fixture(params=["memory", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def any_store(request: pytest.FixtureRequest) -> GraphStore:
+    """An empty store with its schema applied: every GraphStore implementation in turn."""
+    if request.param == "memory":
+        return MemoryStore()
+    store: Neo4jStore = request.getfixturevalue("neo4j_store")
+    return store
