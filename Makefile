@@ -36,11 +36,11 @@ python:
 neo4j-runtime: python
 	@$(TG) neo4j install
 
-# Load the real public catalog into the local Neo4j (convert once, ingest is idempotent).
+# Load the real public catalog into the local Neo4j: converted once; the first load into an
+# empty database uses the offline importer, later ones an ordinary (idempotent) ingest.
 load: setup
-	@$(TG) neo4j start --port $(PORT)
 	@[ -f $(CATALOG) ] || $(TG) convert --data-dir $(DATA) --out $(CATALOG)
-	@$(TG) ingest $(CATALOG)
+	@$(TG) ingest --initial --port $(PORT) $(CATALOG)
 
 run: load
 	@$(TG) neo4j status

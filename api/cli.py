@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from tqdm import tqdm
 
 from graph import server
 from graph.connect import open_store, resolve
+from ingest.bulk import initial_load
 from ingest.pipeline import IngestReport, ingest
 
 DEFAULT_DATA = Path("../shared/data")
@@ -61,7 +63,6 @@ def _rejects_path(args: argparse.Namespace) -> Path:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    store = open_store()
     bars: dict[str, tqdm[Never]] = {}
 
     def progress(stage: str, done: int) -> None:
@@ -70,13 +71,20 @@ def _ingest(args: argparse.Namespace) -> int:
         bars[stage].update(done)
 
     try:
-        store.apply_schema()
-        report = ingest(store, args.feeds, batch_size=args.batch_size, dry_run=args.dry_run,
-                        progress=progress)
+        if args.initial and not args.dry_run and not os.environ.get("NEO4J_URI"):
+            home = Path(args.data) if args.data else server.default_home()
+            report = initial_load(home, args.port, args.feeds, progress=progress)
+        else:
+            store = open_store()
+            try:
+                store.apply_schema()
+                report = ingest(store, args.feeds, batch_size=args.batch_size,
+                                dry_run=args.dry_run, progress=progress)
+            finally:
+                store.close()
     finally:
         for bar in bars.values():
             bar.close()
-        store.close()
     if report.rejections:
         path = _rejects_path(args)
         with path.open("wb") as f:
@@ -125,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--rejects", help="where rejected records go (default FEED.rejects.jsonl)")
     ing.add_argument("--batch-size", type=int, default=5000)
     ing.add_argument("--quiet", action="store_true", help="no progress bars")
+    ing.add_argument("--initial", action="store_true",
+                     help="first load: when the local database is empty, load it with the "
+                     "offline importer (starts the local server, restarting it if running)")
+    ing.add_argument("--port", type=int, default=7687, help="local server port, with --initial")
+    ing.add_argument("--data", help="local server home, with --initial")
     ing.set_defaults(func=_ingest)
 
     conv = sub.add_parser("convert", help="build a catalog feed from the public data sets")

@@ -27,6 +27,7 @@ from neo4j import GraphDatabase
 from graph import server
 from graph.model import Kind
 from graph.neo4j_store import Neo4jStore
+from ingest.bulk import initial_load
 from ingest.feed import Upsert, decode
 from ingest.pipeline import ingest
 from ingest.reader import read_lines
@@ -48,6 +49,17 @@ def write_feed(records: Iterable[dict[str, Any]], path: Path) -> int:
 def _fresh_server(work: Path, name: str) -> tuple[Path, server.ServerInfo]:
     home = work / name
     return home, server.start(home, server.free_port(), pagecache="2g", max_heap="4g")
+
+
+def run_initial(feed: Path, work: Path) -> tuple[float, int, int]:
+    """`tunegraph ingest --initial` into an empty home: validate, offline import, start."""
+    home = work / f"init-{time.monotonic_ns()}"
+    try:
+        report = initial_load(home, server.free_port(), [str(feed)])
+        assert report.rejected == 0, report.rejections[:3]
+        return report.elapsed_s, report.records, report.relationships
+    finally:
+        server.stop(home)
 
 
 def run_tunegraph(feed: Path, work: Path) -> tuple[float, int, int]:
@@ -114,13 +126,19 @@ def run_baseline(feed: Path, work: Path) -> tuple[float, int, int]:
         server.stop(home)
 
 
+LOADERS = {"bolt ingest": run_tunegraph, "first load": run_initial,
+           "naive baseline": run_baseline}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--real", type=Path, default=Path(".tunegraph/catalog.jsonl.gz"),
                         help="the real catalog feed (made by `tunegraph convert`)")
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--loaders", nargs="+", default=list(LOADERS), choices=list(LOADERS))
+    parser.add_argument("--big-loaders", nargs="+", default=["first load", "naive baseline"],
+                        choices=list(LOADERS), help="loaders for feeds of 500k records or more")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="tg-bench-") as tmp:
@@ -136,10 +154,9 @@ def main() -> None:
             write_feed(generate(size), path)
             feeds.append((f"generated {size:,}", path))
         for label, feed in feeds:
-            runners = [("tunegraph", run_tunegraph)]
-            if not args.skip_baseline:
-                runners.append(("naive baseline", run_baseline))
-            for name, runner in runners:
+            big = feed.stat().st_size > 100_000_000
+            for name in (args.big_loaders if big else args.loaders):
+                runner = LOADERS[name]
                 times, recs, rels = [], 0, 0
                 for _ in range(args.repeat):
                     t, recs, rels = runner(feed, work)

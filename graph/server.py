@@ -118,6 +118,25 @@ def install(*, quiet: bool = False) -> Path:
     return runtime
 
 
+def admin(home: Path, args: list[str], *, max_heap: str = "2g") -> str:
+    """Run a `neo4j-admin` command (from the same jars) against the server home `home`, whose
+    server must be stopped; returns its output, or raises ServerError quoting it."""
+    runtime = install(quiet=True)
+    conf = home / "conf"
+    conf.mkdir(parents=True, exist_ok=True)  # neo4j-admin insists on a configuration folder
+    env = {**os.environ, "NEO4J_HOME": str(home.absolute()), "NEO4J_CONF": str(conf.absolute())}
+    cmd = [_tool("java"), f"-Xmx{max_heap}", *_JVM_FLAGS, "-cp", f"{runtime / 'lib'}/*",
+           "org.neo4j.cli.AdminTool", *args]
+    done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          env=env, check=False)
+    output = (done.stdout + done.stderr).strip()
+    if done.returncode != 0:
+        tail = "\n".join(output.splitlines()[-_LOG_TAIL:])
+        raise ServerError(f"neo4j-admin {' '.join(args[:3])} failed (exit {done.returncode}):\n"
+                          f"{tail}")
+    return output
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))

@@ -184,30 +184,19 @@ def _batches(records: list[EntityRecord], size: int) -> Iterable[list[EntityReco
         yield records[i:i + size]
 
 
-def _write(store: GraphStore, deletes: list[str], created: list[EntityRecord],
-           updated: list[EntityRecord], report: IngestReport, batch_size: int,
-           progress: Progress | None) -> None:
-    for i in range(0, len(deletes), batch_size):
-        report.deleted += store.delete(deletes[i:i + batch_size])
-    for fresh, records in ((True, created), (False, updated)):
-        for batch in _batches(records, batch_size):
-            store.write_nodes(batch, fresh=fresh)
-            if progress:
-                progress("nodes", len(batch))
-    for fresh, records in ((True, created), (False, updated)):
-        for batch in _batches(records, batch_size):
-            report.relationships += store.write_relations(batch, fresh=fresh)
-            if progress:
-                progress("relationships", len(batch))
-    if created or updated or report.deleted:
-        report.catalog_version = store.bump_catalog_version()
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What an ingest will write, once every record is validated and resolved."""
+
+    created: list[EntityRecord]
+    updated: list[EntityRecord]
+    deletes: list[str]
 
 
-def ingest(store: GraphStore, sources: Sequence[str], *, batch_size: int = BATCH_SIZE,
-           dry_run: bool = False, progress: Progress | None = None) -> IngestReport:
-    """Ingest feed files (or "-" for standard input) into `store`; never raises on bad records."""
-    started = time.perf_counter()
-    report = IngestReport(dry_run=dry_run)
+def prepare(store: GraphStore, sources: Sequence[str], report: IngestReport,
+            progress: Progress | None = None) -> Plan:
+    """Read, validate and resolve the feeds against `store`; fill the report's counts and
+    rejections; write nothing."""
     pending = _read(sources, report, progress)
     mentioned = set(pending)
     for p in pending.values():
@@ -216,22 +205,47 @@ def ingest(store: GraphStore, sources: Sequence[str], *, batch_size: int = BATCH
     existing = _lookup(store, mentioned)
     records = _resolve(pending, existing, report)
     report.rejections.sort(key=lambda r: (sources.index(r.source), r.line))
-
-    created: list[EntityRecord] = []
-    updated: list[EntityRecord] = []
+    plan = Plan([], [], [k for k, p in pending.items()
+                         if isinstance(p.op, Delete) and k in existing])
     for rec in records:
         held = existing.get(rec.entity.id)
         if held is None:
-            created.append(rec)
+            plan.created.append(rec)
         elif held.content_hash != rec.content_hash:
-            updated.append(rec)
+            plan.updated.append(rec)
         else:
             report.unchanged += 1
-    report.created, report.updated = len(created), len(updated)
-    deletes = [k for k, p in pending.items() if isinstance(p.op, Delete) and k in existing]
+    report.created, report.updated = len(plan.created), len(plan.updated)
+    return plan
+
+
+def _write(store: GraphStore, plan: Plan, report: IngestReport, batch_size: int,
+           progress: Progress | None) -> None:
+    for i in range(0, len(plan.deletes), batch_size):
+        report.deleted += store.delete(plan.deletes[i:i + batch_size])
+    for fresh, records in ((True, plan.created), (False, plan.updated)):
+        for batch in _batches(records, batch_size):
+            store.write_nodes(batch, fresh=fresh)
+            if progress:
+                progress("nodes", len(batch))
+    for fresh, records in ((True, plan.created), (False, plan.updated)):
+        for batch in _batches(records, batch_size):
+            report.relationships += store.write_relations(batch, fresh=fresh)
+            if progress:
+                progress("relationships", len(batch))
+    if plan.created or plan.updated or report.deleted:
+        report.catalog_version = store.bump_catalog_version()
+
+
+def ingest(store: GraphStore, sources: Sequence[str], *, batch_size: int = BATCH_SIZE,
+           dry_run: bool = False, progress: Progress | None = None) -> IngestReport:
+    """Ingest feed files (or "-" for standard input) into `store`; never raises on bad records."""
+    started = time.perf_counter()
+    report = IngestReport(dry_run=dry_run)
+    plan = prepare(store, sources, report, progress)
     if dry_run:
-        report.deleted = len(deletes)
+        report.deleted = len(plan.deletes)
     else:
-        _write(store, deletes, created, updated, report, batch_size, progress)
+        _write(store, plan, report, batch_size, progress)
     report.elapsed_s = time.perf_counter() - started
     return report

@@ -318,3 +318,19 @@ def test_decode_alone_rejects_the_record_level_lines() -> None:
         with pytest.raises(FeedError) as exc:
             decode(lines[n - 1])
         assert str(exc.value) == reason, n
+
+
+@pytest.mark.slow
+def test_full_catalog_ingests_without_a_rejection(built: tuple[list[Record], ConvertReport],
+                                                  tmp_path: Path) -> None:
+    """The real catalog (about 89k records) goes through the whole ingest: nothing rejected,
+    every reference resolved, and a second run changes nothing."""
+    feed = tmp_path / "catalog.jsonl.gz"
+    write_feed(built[0], feed)
+    store = MemoryStore()
+    report = ingest(store, [str(feed)])
+    assert report.rejections == []
+    assert report.created == len(built[0]) == store.counts().total_nodes
+    assert report.relationships == store.counts().total_relationships > 250_000
+    again = ingest(store, [str(feed)])
+    assert again.unchanged == len(built[0])
