@@ -11,6 +11,7 @@ from graph import server
 from graph.memory_store import MemoryStore
 from graph.neo4j_store import Neo4jStore
 from graph.store import GraphStore
+from ingest.pipeline import ingest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
@@ -47,4 +48,22 @@ def any_store(request: pytest.FixtureRequest) -> GraphStore:
     if request.param == "memory":
         return MemoryStore()
     store: Neo4jStore = request.getfixturevalue("neo4j_store")
+    return store
+
+
+@pytest.fixture(scope="module")
+def memory_catalog() -> MemoryStore:
+    """The fixture catalog in a MemoryStore, shared by a module's tests (read only)."""
+    store = MemoryStore()
+    ingest(store, [str(FIXTURES / "catalog.jsonl")])
+    return store
+
+
+@pytest.fixture
+def neo4j_catalog(_neo4j_session_store: Neo4jStore) -> Neo4jStore:
+    """The session's Neo4j holding exactly the fixture catalog, full-text index refreshed."""
+    store = _neo4j_session_store
+    store.clear()
+    ingest(store, [str(FIXTURES / "catalog.jsonl")])
+    store.driver.execute_query("CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()")
     return store
