@@ -19,6 +19,9 @@ SCHEMA_STATEMENTS: Final[tuple[LiteralString, ...]] = (
     "CREATE FULLTEXT INDEX entity_text IF NOT EXISTS FOR (n:Entity) "
     "ON EACH [n.name, n.aliases, n.description] OPTIONS {indexConfig: {"
     "`fulltext.analyzer`: 'standard-folding', `fulltext.eventually_consistent`: true}}",
+    # The memory of what users took for a query (retrievers/memory.py).
+    "CREATE CONSTRAINT query_key IF NOT EXISTS FOR (q:Query) REQUIRE q.key IS UNIQUE",
+    "CREATE INDEX took_updated IF NOT EXISTS FOR ()-[t:TOOK]-() ON (t.updated)",
     # Popularity orders "top entities of a genre" and cold-start lists.
     "CREATE INDEX entity_popularity IF NOT EXISTS FOR (n:Entity) ON (n.popularity)",
 )

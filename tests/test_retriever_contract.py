@@ -10,6 +10,7 @@ from graph.model import Kind
 from graph.store import GraphStore
 from retrievers.base import Query, Retriever
 from retrievers.fulltext import FullTextRetriever
+from retrievers.memory import InProcessMemoryLog, MemoryRetriever
 
 QUERIES = ["taylor swift", "tayler", "Bjork", "true crime podcast", "rock", "shape of you",
            "!(\"weird:[input]", "zzzzqqq"]
@@ -18,6 +19,7 @@ QUERIES = ["taylor swift", "tayler", "Bjork", "true crime podcast", "rock", "sha
 # name -> (which catalog it reads, how to build it). A new retriever is one line here.
 FACTORIES: dict[str, tuple[str, Callable[[GraphStore], Retriever]]] = {
     "fulltext": ("neo4j", lambda s: FullTextRetriever(s)),  # type: ignore[arg-type]
+    "memory": ("memory", lambda s: MemoryRetriever.build(s, InProcessMemoryLog())),
 }
 
 
