@@ -11,6 +11,7 @@ from graph.store import GraphStore
 from retrievers.base import Query, Retriever
 from retrievers.fulltext import FullTextRetriever
 from retrievers.memory import InProcessMemoryLog, MemoryRetriever
+from retrievers.understand import QueryUnderstanding
 
 QUERIES = ["taylor swift", "tayler", "Bjork", "true crime podcast", "rock", "shape of you",
            "!(\"weird:[input]", "zzzzqqq"]
@@ -20,6 +21,7 @@ QUERIES = ["taylor swift", "tayler", "Bjork", "true crime podcast", "rock", "sha
 FACTORIES: dict[str, tuple[str, Callable[[GraphStore], Retriever]]] = {
     "fulltext": ("neo4j", lambda s: FullTextRetriever(s)),  # type: ignore[arg-type]
     "memory": ("memory", lambda s: MemoryRetriever.build(s, InProcessMemoryLog())),
+    "understand": ("memory", lambda s: QueryUnderstanding(s)),
 }
 
 
