@@ -14,15 +14,19 @@ PORT ?= 7687
 
 setup: system python neo4j-runtime
 
-# System packages a fresh machine may lack: a JDK (javac too) and Maven for Neo4j.
+# System packages a fresh machine may lack: a JDK (javac too) and Maven for Neo4j, Debian's
+# Chromium for the browser test (Playwright drives it; it never downloads a browser), and wrk
+# for the load benchmark.
 system:
 	@missing=""; \
 	command -v javac >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 # The Python environment, pinned by requirements.lock (made with `uv pip compile`).
