@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
                       choices=["spotify", "lastfm", "podcasts", "chinook"])
     conv.set_defaults(func=_convert)
 
+    train = sub.add_parser("train", help="train models and build serving artifacts")
+    targets = train.add_subparsers(dest="target", required=True)
+    # Each trainer adds its own target below (`tunegraph train text`, `train graph`, ...), with a
+    # function that imports its (heavy) module only when it runs.
+    del targets
+
     where = sub.add_parser("where", help="print the Neo4j URI that commands will use")
     where.set_defaults(func=_where)
     return parser
