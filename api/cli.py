@@ -114,6 +114,13 @@ def _where(_: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from api.serve import serve
+
+    serve(args.host, args.port, args.workers)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tunegraph", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     # Each trainer adds its own target below (`tunegraph train text`, `train graph`, ...), with a
     # function that imports its (heavy) module only when it runs.
     del targets
+
+    srv = sub.add_parser("serve", help="run the search API and web page (Granian, ASGI)")
+    srv.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, help="port (default 8000)")
+    srv.add_argument("--workers", type=int, help="worker processes (default 1)")
+    srv.set_defaults(func=_serve)
 
     where = sub.add_parser("where", help="print the Neo4j URI that commands will use")
     where.set_defaults(func=_where)

@@ -30,7 +30,7 @@ from neo4j import RoutingControl
 
 from graph.model import Kind, RelType
 from graph.neo4j_store import Neo4jStore
-from graph.store import GraphStore
+from graph.snapshot import CatalogReader
 from retrievers.base import Candidate, Query
 
 HALF_LIFE_S: Final = 30 * 24 * 3600.0
@@ -70,6 +70,19 @@ class MemoryLog(Protocol):
         ...
 
 
+# One take: decay the pair's weight to `at`, add `w`. Also run inside the feedback transaction
+# (api/eventlog.py), so that a stored feedback event and its take commit together or not at all.
+TAKE_CYPHER: Final = (
+    "MATCH (e:Entity {id: $id}) MERGE (q:Query {key: $key}) MERGE (q)-[t:TOOK]->(e) "
+    "SET t.weight = coalesce(t.weight, 0.0) * "
+    "0.5 ^ (($at - coalesce(t.updated, $at)) / $hl) + $w, "
+    "t.count = coalesce(t.count, 0) + 1, t.updated = $at")
+
+
+def take_params(key: str, entity_id: str, weight: float, at: float) -> dict[str, object]:
+    return {"id": entity_id, "key": key, "w": weight, "at": at, "hl": HALF_LIFE_S}
+
+
 class Neo4jMemoryLog:
     """The memory in the graph: (:Query {key})-[:TOOK {weight, count, updated}]->(:Entity)."""
 
@@ -77,13 +90,8 @@ class Neo4jMemoryLog:
         self.store = store
 
     def add(self, key: str, entity_id: str, weight: float, at: float) -> None:
-        self.store.driver.execute_query(
-            "MATCH (e:Entity {id: $id}) MERGE (q:Query {key: $key}) MERGE (q)-[t:TOOK]->(e) "
-            "SET t.weight = coalesce(t.weight, 0.0) * "
-            "0.5 ^ (($at - coalesce(t.updated, $at)) / $hl) + $w, "
-            "t.count = coalesce(t.count, 0) + 1, t.updated = $at",
-            {"id": entity_id, "key": key, "w": weight, "at": at, "hl": HALF_LIFE_S},
-            database_=self.store.database)
+        self.store.driver.execute_query(TAKE_CYPHER, take_params(key, entity_id, weight, at),
+                                        database_=self.store.database)
 
     def since(self, t: float) -> list[Take]:
         records, _, _ = self.store.driver.execute_query(
@@ -109,7 +117,7 @@ class InProcessMemoryLog:
         return [r for r in self.rows.values() if r.updated > t]
 
 
-def predicted_queries(store: GraphStore) -> tuple[dict[str, dict[str, float]], dict[str, Kind]]:
+def predicted_queries(store: CatalogReader) -> tuple[dict[str, dict[str, float]], dict[str, Kind]]:
     """Cold-start queries implied by the catalog (key -> {entity id: pseudo-weight}), and the
     kind of every entity."""
     entities = {e.id: e for e in store.iter_entities()}
@@ -153,7 +161,7 @@ class MemoryRetriever:
         self._now = clock
 
     @classmethod
-    def build(cls, store: GraphStore, log: MemoryLog, *,
+    def build(cls, store: CatalogReader, log: MemoryLog, *,
               clock: Callable[[], float] = time.time) -> MemoryRetriever:
         predicted, kinds = predicted_queries(store)
         memory = cls(log, predicted, kinds, clock=clock)
