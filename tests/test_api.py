@@ -1,4 +1,4 @@
-"""The search API through Litestar's test client, against the real Neo4j with the fixture catalog."""
+"""The search API through Litestar's test client, against the real Neo4j and the fixture catalog."""
 
 from __future__ import annotations
 
@@ -46,15 +46,19 @@ def search(client: TestClient[Any], q: str, **params: Any) -> dict[str, Any]:
 def test_search_page_shape_and_misspelled_artist(client: TestClient[Any]) -> None:
     page = search(client, "tayler swift")
     assert set(page) >= {"search_id", "query", "items", "interpretations", "degraded"}
-    assert page["query"] == "tayler swift" and not page["degraded"]
+    assert page["query"] == "tayler swift"
+    assert not page["degraded"]
     top = page["items"][0]
     assert (top["id"], top["kind"], top["name"]) == ("ar:taylor-swift", "artist", "Taylor Swift")
-    assert "fuzzy" in top["sources"] and top["score"] > 0
-    assert top["related_label"] == "top songs" and len(top["related"]) == 3
+    assert "fuzzy" in top["sources"]
+    assert top["score"] > 0
+    assert top["related_label"] == "top songs"
+    assert len(top["related"]) == 3
     assert all(r["kind"] == "song" for r in top["related"])
     assert {i["kind"] for i in page["items"]} <= KINDS
     assert len({i["kind"] for i in page["items"]}) > 1  # one page, mixed kinds
-    assert "debug" not in page and all("provenance" not in i for i in page["items"])
+    assert "debug" not in page
+    assert all("provenance" not in i for i in page["items"])
 
 
 def test_kinds_filter_and_limit(client: TestClient[Any]) -> None:
@@ -62,29 +66,34 @@ def test_kinds_filter_and_limit(client: TestClient[Any]) -> None:
     assert 0 < len(page["items"]) <= 5
     assert {i["kind"] for i in page["items"]} == {"song"}
     page = search(client, "crime", kinds="podcast,episode")
-    assert page["items"] and {i["kind"] for i in page["items"]} <= {"podcast", "episode"}
+    assert page["items"]
+    assert {i["kind"] for i in page["items"]} <= {"podcast", "episode"}
 
 
 def test_debug_shows_provenance_and_plan(client: TestClient[Any]) -> None:
     page = search(client, "bjork", debug="true")
     debug = page["debug"]
-    assert debug["propensity"] == 1.0 and debug["policy"]
+    assert debug["propensity"] == 1.0
+    assert debug["policy"]
     assert set(debug["plan"]) >= {"fuzzy", "fulltext", "understand", "memory", "related"}
     assert all(s["status"] == "ok" for s in debug["sources"].values())
     top = page["items"][0]
     assert top["id"] == "ar:bjork"
     assert {p["source"] for p in top["provenance"]} == set(top["sources"])
     fuzzy = next(p for p in top["provenance"] if p["source"] == "fuzzy")
-    assert fuzzy["rank"] == 0 and "Björk" in fuzzy["reason"]
+    assert fuzzy["rank"] == 0
+    assert "Björk" in fuzzy["reason"]
     expanded = [i for i in page["items"] if "related" in i["sources"]]
-    assert expanded and all(next(p for p in i["provenance"] if p["source"] == "related")["reason"]
+    assert expanded
+    assert all(next(p for p in i["provenance"] if p["source"] == "related")["reason"]
                             for i in expanded)
 
 
 def test_interpretations(client: TestClient[Any]) -> None:
     page = search(client, "true crime podcast")
     reading = page["interpretations"][0]
-    assert reading["kinds"] == ["podcast"] and reading["confidence"] > 0
+    assert reading["kinds"] == ["podcast"]
+    assert reading["confidence"] > 0
     assert page["items"][0]["kind"] == "podcast"
 
 
@@ -108,7 +117,8 @@ def test_bad_search_requests_get_400_problem_details(client: TestClient[Any],
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     body = r.json()
-    assert body["status"] == 400 and body["title"] == "Bad Request"
+    assert body["status"] == 400
+    assert body["title"] == "Bad Request"
     assert needle in body["detail"]
 
 
@@ -116,7 +126,8 @@ def test_lucene_and_cypher_syntax_is_just_text(client: TestClient[Any]) -> None:
     for q in ['AC/DC', '!(")', "a:b OR c~", '"unclosed', "') MATCH (n) DETACH DELETE n //",
               "{}[]^~*?\\", "AND OR NOT"]:
         page = search(client, q)
-        assert isinstance(page["items"], list) and not page["degraded"], q
+        assert isinstance(page["items"], list), q
+        assert not page["degraded"], q
     assert search(client, "AC/DC")["items"][0]["id"] == "ar:ac-dc"
 
 
@@ -127,11 +138,14 @@ def test_feedback_is_stored_once_and_feeds_the_memory(client: TestClient[Any],
     body = {"search_id": page["search_id"], "entity_id": item["id"], "action": "click",
             "position": pos}
     first = client.post("/v1/feedback", json=body)
-    assert first.status_code == 202 and first.json()["status"] == "stored"
+    assert first.status_code == 202
+    assert first.json()["status"] == "stored"
     again = client.post("/v1/feedback", json=body)  # a client's retry
-    assert again.status_code == 202 and again.json()["status"] == "duplicate"
+    assert again.status_code == 202
+    assert again.json()["status"] == "duplicate"
     stored = [e for e in service.events.feedback() if e.search_id == page["search_id"]]
-    assert len(stored) == 1 and stored[0].entity_id == item["id"]
+    assert len(stored) == 1
+    assert stored[0].entity_id == item["id"]
     assert stored[0].query == "love story swift"
     later = search(client, "Love Story  Swift", debug="true")
     took = next(i for i in later["items"] if i["id"] == item["id"])
@@ -202,7 +216,8 @@ def test_entity_with_neighbours(client: TestClient[Any]) -> None:
     r = client.get("/v1/entities/ar:u2")
     assert r.status_code == 200
     body = r.json()
-    assert body["name"] == "U2" and body["kind"] == "artist"
+    assert body["name"] == "U2"
+    assert body["kind"] == "artist"
     relations = {n["relation"] for n in body["neighbours"]}
     assert {"PERFORMED_BY", "RELATED_TO"} <= relations
     assert client.get("/v1/entities/zz:none").status_code == 404
@@ -211,7 +226,8 @@ def test_entity_with_neighbours(client: TestClient[Any]) -> None:
 def test_health_ready_metrics_openapi(client: TestClient[Any]) -> None:
     assert client.get("/health").json()["status"] == "ok"
     ready = client.get("/ready")
-    assert ready.status_code == 200 and ready.json()["detail"]["entities"] == 201
+    assert ready.status_code == 200
+    assert ready.json()["detail"]["entities"] == 201
     search(client, "u2")
     metrics = client.get("/metrics").text
     for name in ("tunegraph_searches_total", "tunegraph_source_seconds_bucket",
@@ -229,18 +245,20 @@ def test_admin_needs_the_api_key(client: TestClient[Any]) -> None:
 
 def test_web_page(client: TestClient[Any]) -> None:
     page = client.get("/")
-    assert page.status_code == 200 and 'id="q"' in page.text
+    assert page.status_code == 200
+    assert 'id="q"' in page.text
     assert client.get("/static/app.js").status_code == 200
 
 
-def test_reingest_while_serving_is_picked_up(client: TestClient[Any],
-                                             _neo4j_session_store: Neo4jStore, tmp_path: Any) -> None:
+def test_reingest_while_serving_is_picked_up(client: TestClient[Any], service: Service,
+                                             tmp_path: Any) -> None:
     feed = tmp_path / "new.jsonl"
     feed.write_text('{"kind":"artist","id":"ar:zqx-new","name":"Zyqxoria Quartet",'
                     '"genres":["g:rock"],"popularity":0.4}\n')
     before = search(client, "Zyqxoria Quartet")
     assert all(i["id"] != "ar:zqx-new" for i in before["items"])
-    report = ingest(_neo4j_session_store, [str(feed)])
+    writer = Neo4jStore(service.store.driver, service.store.database)  # an ingest "elsewhere"
+    report = ingest(writer, [str(feed)])
     assert report.created == 1
     assert wait_for(lambda: search(client, "Zyqxoria Quartet")["items"][:1]
                     and search(client, "Zyqxoria Quartet")["items"][0]["id"] == "ar:zqx-new")
