@@ -34,7 +34,6 @@ from api import metrics, schemas
 from api.feedback import FeedbackError, handle_feedback
 from api.service import NotReady, Service
 from api.settings import Settings
-from graph.connect import open_store
 from graph.model import Kind
 from retrievers.related_artists import related_artists
 
@@ -256,7 +255,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         own = service is None
-        svc = service or Service(settings, open_store())
+        svc = service or Service.connect(settings)
         app.state.service = svc
         if own:
             svc.start()

@@ -15,6 +15,7 @@ from api.indexes import Indexes, build_indexes
 from api.plans import FixedPlanner, Planner
 from api.search import Searcher
 from api.settings import Settings
+from graph.connect import open_store
 from graph.neo4j_store import Neo4jStore
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,15 @@ class Service:
         self._wake = threading.Event()
         self._loop: threading.Thread | None = None
         self.load_error = ""
+
+    @classmethod
+    def connect(cls, settings: Settings, uri: str | None = None) -> Service:
+        """A service over `uri`, or the configured store (NEO4J_URI or the local server), with
+        the driver's retries cut to what a request can wait for."""
+        t = settings.store_timeout_s
+        store = (Neo4jStore.connect(uri, retry_s=t, connect_timeout_s=t) if uri else
+                 open_store(retry_s=t, connect_timeout_s=t))
+        return cls(settings, store)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

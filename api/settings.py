@@ -26,7 +26,7 @@ class Settings:
     max_limit: int = 50
     default_limit: int = 20
     search_deadline_ms: float = 250.0  # a source not done by then is dropped from the page
-    store_timeout_s: float = 2.0  # one Cypher call; the page deadline usually cuts in first
+    store_timeout_s: float = 1.0  # connect timeout and retry budget of one store call
     store_retry_s: float = 2.0  # after a store failure, degraded pages until the next probe
     refresh_s: float = 5.0  # how often the catalog version is polled
     feedback_expiry_s: float = 600.0  # a search with no feedback by then counts as reward 0

@@ -34,6 +34,8 @@ def resolve(home: Path | None = None) -> Connection:
     return Connection(info.uri, None, None, database)
 
 
-def open_store(home: Path | None = None) -> Neo4jStore:
+def open_store(home: Path | None = None, *, retry_s: float = 30.0,
+               connect_timeout_s: float = 30.0) -> Neo4jStore:
     c = resolve(home)
-    return Neo4jStore.connect(c.uri, c.user, c.password, c.database)
+    return Neo4jStore.connect(c.uri, c.user, c.password, c.database, retry_s=retry_s,
+                              connect_timeout_s=connect_timeout_s)

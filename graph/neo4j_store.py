@@ -71,12 +71,16 @@ class Neo4jStore:
     @classmethod
     def connect(
         cls, uri: str, user: str | None = None, password: str | None = None,
-        database: str = "neo4j",
+        database: str = "neo4j", *, retry_s: float = 30.0, connect_timeout_s: float = 30.0,
     ) -> Neo4jStore:
+        """`retry_s` bounds the driver's retries of a managed transaction (30 s suits batch
+        work like ingest; a service that must answer in milliseconds passes about 1 s)."""
         auth = (user, password or "") if user else None
         # Notifications off: the server warns about property keys an empty catalog lacks.
         driver = GraphDatabase.driver(uri, auth=auth, max_connection_pool_size=32,
-                                      connection_acquisition_timeout=10.0,
+                                      connection_acquisition_timeout=min(10.0, connect_timeout_s),
+                                      connection_timeout=connect_timeout_s,
+                                      max_transaction_retry_time=retry_s,
                                       notifications_min_severity="OFF")
         return cls(driver, database)
 

@@ -12,7 +12,6 @@ from litestar.testing import TestClient
 from api.app import create_app
 from api.service import Service
 from api.settings import Settings
-from graph.neo4j_store import Neo4jStore
 
 # Tests run on a shared, loaded 2-core machine: a generous deadline keeps pages complete, so a
 # test sees degraded pages only where it makes the store fail on purpose.
@@ -22,7 +21,7 @@ TEST_SETTINGS = Settings(rate_limit_per_minute=0, search_deadline_ms=10_000, api
 
 @contextmanager
 def running_service(uri: str, settings: Settings = TEST_SETTINGS) -> Iterator[Service]:
-    service = Service(settings, Neo4jStore.connect(uri))
+    service = Service.connect(settings, uri)
     service.start()
     try:
         assert service.wait_ready(120), service.load_error
