@@ -24,7 +24,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
@@ -49,6 +49,21 @@ NEIGHBOURS: Final = 100
 Text = Annotated[str, QueryParameter(max_length=2000)]
 Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
 KindsParam = Annotated[str | None, QueryParameter(max_length=200)]
+
+
+def _errors(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the error answers a route gives, all problem-details JSON."""
+    return {c: ResponseSpec(schemas.Problem, description=HTTPStatus(c).description or
+                            HTTPStatus(c).phrase, media_type=PROBLEM_JSON) for c in codes}
+
+
+COMMON_ERRORS: Final = (400, 413, 429, 503)
+
+
+class Metrics(PrometheusController):
+    """Prometheus text format; left out of the OpenAPI schema (it is not JSON)."""
+
+    include_in_schema = False
 
 
 class Unavailable(HTTPException):
@@ -98,7 +113,8 @@ def _limit(limit: int, settings: Settings) -> int:
     return limit
 
 
-@get("/v1/search", sync_to_thread=True, summary="One ranked page of mixed kinds")
+@get("/v1/search", sync_to_thread=True, summary="One ranked page of mixed kinds",
+     responses=_errors(*COMMON_ERRORS))
 def search(state: State, q: Text,
            user: Annotated[str | None, QueryParameter(max_length=MAX_USER_CHARS)] = None,
            limit: Limit = 20, kinds: KindsParam = None,
@@ -118,7 +134,8 @@ def search(state: State, q: Text,
 
 
 @post("/v1/feedback", status_code=HTTP_202_ACCEPTED, sync_to_thread=True,
-      summary="Record what a user did with a result; 202 once stored")
+      summary="Record what a user did with a result; 202 once stored",
+      responses=_errors(*COMMON_ERRORS, 404, 422))
 def feedback(state: State, data: JSONBody[schemas.FeedbackIn]) -> schemas.FeedbackAck:
     service = _ready(state)
     try:
@@ -132,7 +149,8 @@ def feedback(state: State, data: JSONBody[schemas.FeedbackIn]) -> schemas.Feedba
                                data.entity_id)
 
 
-@get("/v1/suggest", sync_to_thread=True, summary="Type-ahead completions")
+@get("/v1/suggest", sync_to_thread=True, summary="Type-ahead completions",
+     responses=_errors(*COMMON_ERRORS))
 def suggest(state: State, q: Text, limit: Limit = 8,
             kinds: KindsParam = None) -> schemas.Suggestions:
     service = _ready(state)
@@ -161,7 +179,8 @@ def _store_call(service: Service, what: str) -> None:
 
 
 @get("/v1/artists/{artist_id:str}/related", sync_to_thread=True,
-     summary="Related artists, each with its reasons")
+     summary="Related artists, each with its reasons",
+     responses=_errors(*COMMON_ERRORS, 404))
 def artist_related(state: State, artist_id: FromPath[str],
                    limit: Limit = 10) -> schemas.RelatedArtists:
     service = _ready(state)
@@ -180,7 +199,8 @@ def artist_related(state: State, artist_id: FromPath[str],
     return schemas.RelatedArtists(schemas.RelatedItem(card.id, "artist", card.name), items)
 
 
-@get("/v1/entities/{entity_id:str}", sync_to_thread=True, summary="One entity and its neighbours")
+@get("/v1/entities/{entity_id:str}", sync_to_thread=True, summary="One entity and its neighbours",
+     responses=_errors(*COMMON_ERRORS, 404))
 def entity(state: State, entity_id: FromPath[str]) -> schemas.EntityOut:
     service = _ready(state)
     card = _card_or_404(service, entity_id)
@@ -212,11 +232,13 @@ async def health() -> schemas.Health:
     return schemas.Health("ok")
 
 
-@get("/ready", sync_to_thread=False, summary="Store reachable and indexes loaded")
+@get("/ready", sync_to_thread=False, summary="Store reachable and indexes loaded",
+     responses={503: ResponseSpec(schemas.Health, description="Not ready yet, or the store "
+                                  "is unreachable")})
 def ready(state: State) -> Response[schemas.Health]:
     service = _service(state)
     ok = service.ready and service.health.available()
-    detail: dict[str, str | int | float | bool] = {
+    detail: dict[str, str | float | bool] = {
         "indexes_loaded": service.ready, "store_available": service.health.available()}
     if service.ready:
         detail["catalog_version"] = service.indexes.version
@@ -235,7 +257,8 @@ def _admin(request: Request[Any, Any, Any], service: Service) -> None:
         raise NotAuthorizedException(detail="a valid X-API-Key header is required")
 
 
-@post("/v1/admin/reload", status_code=HTTP_202_ACCEPTED, summary="Check the catalog version now")
+@post("/v1/admin/reload", status_code=HTTP_202_ACCEPTED, summary="Check the catalog version now",
+      responses=_errors(401, 429))
 async def admin_reload(request: Request[Any, Any, Any], state: State) -> schemas.Health:
     service = _service(state)
     _admin(request, service)
@@ -273,7 +296,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     middleware.append(prometheus.middleware)
     return Litestar(
         route_handlers=[search, feedback, suggest, artist_related, entity, health, ready,
-                        admin_reload, index_page, PrometheusController,
+                        admin_reload, index_page, Metrics,
                         create_static_files_router("/static", [WEB])],
         lifespan=[lifespan],
         middleware=middleware,
@@ -299,9 +322,15 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     detail = exc.detail
     errors = exc.extra if isinstance(exc, ValidationException) and exc.extra else None
     if isinstance(errors, list):  # Litestar's own validation: say which field and why
-        detail = "; ".join(f"{e.get('key', '?')}: {e.get('message', '')}" for e in errors
-                           if isinstance(e, dict)) or detail
+        detail = "; ".join(_field_error(e) for e in errors if isinstance(e, dict)) or detail
     return _problem(exc.status_code, detail, dict(exc.headers or {}), errors)
+
+
+def _field_error(e: dict[str, Any]) -> str:
+    key, message = str(e.get("key", "")), str(e.get("message", ""))
+    if key == "data" and message == "'data'":  # what Litestar says of a missing body
+        return "a JSON object body is required"
+    return f"{key or 'body'}: {message}"
 
 
 def _not_ready(request: Request[Any, Any, Any], exc: NotReady) -> Response[dict[str, Any]]:

@@ -132,10 +132,20 @@ class EntityOut(Struct, frozen=True, omit_defaults=True):
     popularity: float
     aliases: list[str] = []
     description: str = ""
-    properties: dict[str, str | int | float] = {}
+    properties: dict[str, str | float] = {}  # int | float would be an ambiguous oneOf
     neighbours: list[Neighbour] = []
 
 
 class Health(Struct, frozen=True):
     status: str
-    detail: dict[str, str | int | float | bool] = msgspec.field(default_factory=dict)
+    detail: dict[str, str | float | bool] = msgspec.field(default_factory=dict)
+
+
+class Problem(Struct, frozen=True, omit_defaults=True):
+    """An RFC 9457 problem-details body, as every error answers."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 from litestar.testing import TestClient
 
 from api.app import create_app
 from api.service import Service
 from api.settings import Settings
+from graph import server
 
 # Tests run on a shared, loaded 2-core machine: a generous deadline keeps pages complete, so a
 # test sees degraded pages only where it makes the store fail on purpose.
@@ -43,3 +51,38 @@ def wait_for(predicate: Any, timeout: float = 30.0, every: float = 0.2) -> bool:
             return True
         time.sleep(every)
     return bool(predicate())
+
+
+@contextmanager
+def live_server(neo4j_uri: str, *, workers: int = 1, log_path: Path | None = None,
+                **env: str) -> Iterator[str]:
+    """`tunegraph serve` as a real process (Granian) on a free port; yields its base URL once
+    /ready answers, and stops it (SIGTERM) at the end."""
+    port = server.free_port()
+    environment = {**os.environ, "NEO4J_URI": neo4j_uri, "TUNEGRAPH_RATE_LIMIT_PER_MINUTE": "0",
+                   "TUNEGRAPH_SEARCH_DEADLINE_MS": "10000", "TUNEGRAPH_API_KEY": "test-key",
+                   "TUNEGRAPH_REFRESH_S": "0.5", "TUNEGRAPH_STORE_RETRY_S": "0.5", **env}
+    with (log_path.open("ab") if log_path else open(os.devnull, "wb")) as out:
+        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port),
+                                 "--workers", str(workers)], env=environment, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"tunegraph serve exited with {proc.returncode}")
+            try:
+                return httpx.get(f"{url}/ready", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_for(ready, timeout=180, every=0.5), "the server did not become ready"
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
