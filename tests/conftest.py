@@ -35,6 +35,12 @@ def _neo4j_session_store(neo4j_server: server.ServerInfo) -> Iterator[Neo4jStore
     store.close()
 
 
+@pytest.fixture(scope="session")
+def shared_neo4j(_neo4j_session_store: Neo4jStore) -> Neo4jStore:
+    """The session's Neo4j as it is, for module-scoped fixtures that load their own data."""
+    return _neo4j_session_store
+
+
 @pytest.fixture
 def neo4j_store(_neo4j_session_store: Neo4jStore) -> Neo4jStore:
     """The session's Neo4j, emptied (schema kept) before each test."""

@@ -21,8 +21,8 @@ KINDS = {"song", "artist", "album", "playlist", "podcast", "episode", "genre"}
 
 @pytest.fixture(scope="module")
 def service(neo4j_server: server.ServerInfo,
-            _neo4j_session_store: Neo4jStore) -> Iterator[Service]:
-    store = _neo4j_session_store
+            shared_neo4j: Neo4jStore) -> Iterator[Service]:
+    store = shared_neo4j
     store.clear()
     ingest(store, [str(FIXTURES / "catalog.jsonl")])
     store.driver.execute_query("CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()")

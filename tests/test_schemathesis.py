@@ -21,9 +21,9 @@ EXAMPLES = 50  # per operation: bounded, so that CI time stays predictable
 
 
 @pytest.fixture(scope="module")
-def base_url(neo4j_server: server.ServerInfo, _neo4j_session_store: Neo4jStore,
+def base_url(neo4j_server: server.ServerInfo, shared_neo4j: Neo4jStore,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    store = _neo4j_session_store
+    store = shared_neo4j
     store.clear()
     ingest(store, [str(FIXTURES / "catalog.jsonl")])
     log = tmp_path_factory.mktemp("serve") / "serve.log"

@@ -54,7 +54,7 @@ q.addEventListener("keydown", (ev) => {
     items.forEach((li, i) => li.setAttribute("aria-selected", String(i === selected)));
   } else if (ev.key === "Enter" && selected >= 0) {
     q.value = items[selected].dataset.name;
-  } else if (ev.key === "Escape") { hideSuggestions(); }
+  } else if (ev.key === "Escape") { ev.preventDefault(); hideSuggestions(); }  // keep the text
 });
 q.addEventListener("blur", () => setTimeout(hideSuggestions, 100));
 
