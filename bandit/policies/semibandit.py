@@ -1,0 +1,227 @@
+"""The per-source (semi-bandit) policy: learn, per source and k, P(its top k holds the take).
+
+For source s and level j (k = j * step, up to the source's cap) a ridge model estimates
+c_s(k | x) = P(the entity the user takes is in s's top k | context), from the shared features
+plus s's own features. The reward says which source found what (`SourceOutcome.rank`), so one
+search teaches every source that ran, not just the plan as a whole:
+
+- level j of source s is observed when s was asked for at least j * step candidates, or when it
+  returned fewer than it was asked (its whole list is known); the observation is
+  rank < j * step. Levels above what was asked are censored, never guessed, since only hits
+  would be visible there and the estimate would drift up.
+- a source that failed (`plan.unavailable`) has no outcome and teaches nothing.
+- any logging policy's outcomes teach it (it is a per-source supervised model), so it can be
+  warmed up from the log of a fixed plan.
+
+Choosing: with the per-source curves (clipped to [0, 1], made monotone in k), the value of an
+allocation is P(some source holds the take) = 1 - prod_s (1 - c_s(k_s)) (sources treated as
+independent given the context; overlapping sources make this optimistic about spreading), minus
+latency_weight * cost for each source that runs. The budget goes out greedily in blocks: at each
+step the (source, extra units) with the best gain per unit, where the gain uses an optimistic
+curve c_s + alpha * sd for the source being extended and the mean curves for the others (so no
+source saturates the product before it has been tried). Ties go to the source with fewer units,
+so the very first plans spread the budget. Expanders get units only once a first-stage source
+has some.
+
+Exploration with an exact propensity: with probability eps_global the plan is uniform over all
+feasible full allocations, with eps_local a uniform move of one unit from one source to another
+(a neighbour of the greedy plan), else the greedy plan:
+P(a) = (1 - eps_g - eps_l) [a = greedy] + eps_l [a in N(greedy)] / |N| + eps_g [a full] / |F|.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Self
+
+import numpy as np
+
+from bandit.context import HASH_DIM, SOURCE_DIM, Context, Featurizer
+from bandit.linear import Array, RidgeBank
+from bandit.plan import ActionSpace, Plan, Units, UnitsArray
+from bandit.policies.base import PolicyBase, space_from
+from bandit.reward import Reward
+
+Curves = list[list[float]]
+
+
+class SemiBandit(PolicyBase):
+    kind = "semibandit"
+
+    def __init__(self, space: ActionSpace, *, alpha: float = 0.1, eps_local: float = 0.03,
+                 eps_global: float = 0.02, hash_dim: int = HASH_DIM, l2: float = 1.0,
+                 seed: int = 0) -> None:
+        if alpha < 0 or eps_local < 0 or eps_global < 0 or eps_local + eps_global > 1:
+            raise ValueError("need alpha >= 0, eps >= 0 and eps_local + eps_global <= 1")
+        super().__init__(space, seed)
+        self.alpha = alpha
+        self.eps_local = eps_local
+        self.eps_global = eps_global
+        self.featurizer = Featurizer(hash_dim)
+        self.caps = space.unit_caps()
+        self.offsets = [int(v) for v in np.concatenate([[0], np.cumsum(self.caps)[:-1]])]
+        self.first = [space.is_first(i) for i in range(len(space.sources))]
+        self.costs = [s.cost * space.latency_weight for s in space.sources]
+        self.index = {n: i for i, n in enumerate(space.names)}
+        self.has_cost = any(c > 0 for c in self.costs)
+        self.model_source = np.repeat(np.arange(len(self.caps)), self.caps)
+        # grid[s, j - 1]: the model of source s at level j, held at its last level past the cap
+        last = max(sum(self.caps) - 1, 0)
+        self.grid = np.array([[min(self.offsets[s] + min(j, max(c, 1)) - 1, last)
+                               for j in range(1, space.units + 1)]
+                              for s, c in enumerate(self.caps)], dtype=np.int64)
+        self.grid_on = np.array([[1.0 if c else 0.0] for c in self.caps])
+        dim = self.featurizer.shared_dim + SOURCE_DIM
+        self.bank = RidgeBank(int(sum(self.caps)), dim, l2)
+        # choose and update of one search share the features (a Context is immutable)
+        self._memo: tuple[Context | None, Array] = (None, np.zeros(0))
+
+    def features(self, context: Context) -> Array:
+        """One row per source: the shared features then that source's own."""
+        if context is self._memo[0]:
+            return self._memo[1]
+        shared = self.featurizer.shared(context)
+        out = np.empty((len(self.caps), self.bank.dim))
+        out[:, : len(shared)] = shared
+        out[:, len(shared):] = self.featurizer.sources(context, self.space.names)
+        self._memo = (context, out)
+        return out
+
+    def curves(self, context: Context) -> tuple[Curves, Curves]:
+        """Per source: the mean curve and the optimistic curve, c(0) = 0, one entry per unit."""
+        rows = self.features(context)[self.model_source]
+        mean, var = self.bank.mean_var(rows)
+        opt = mean + self.alpha * np.sqrt(var)
+        m = np.maximum.accumulate(np.clip(mean[self.grid], 0.0, 1.0) * self.grid_on, axis=1)
+        o = np.maximum.accumulate(np.clip(opt[self.grid], 0.0, 1.0) * self.grid_on, axis=1)
+        zero = np.zeros((len(self.caps), 1))
+        means = np.concatenate([zero, m], axis=1)
+        return means.tolist(), np.maximum(np.concatenate([zero, o], axis=1), means).tolist()
+
+    def greedy(self, means: Curves, opts: Curves, blocked: list[bool]) -> Units:
+        n, caps, first, costs = len(self.caps), self.caps, self.first, self.costs
+        units = [0] * n
+        left = self.space.units
+        seeded = False
+        while left > 0:
+            miss = [1.0 - means[s][units[s]] for s in range(n)]
+            total = 1.0
+            for v in miss:
+                total *= v
+            best_gain, best_s, best_m, best_u = -math.inf, -1, 0, 0
+            for s in range(n):
+                u = units[s]
+                room = min(caps[s] - u, left)
+                if blocked[s] or room <= 0 or not (seeded or first[s]):
+                    continue
+                if miss[s] > 1e-9:
+                    others = total / miss[s]
+                else:
+                    others = math.prod(miss[t] for t in range(n) if t != s)
+                here = means[s][u]
+                curve = opts[s]
+                cost = costs[s] if u == 0 else 0.0
+                for m in range(1, room + 1):
+                    gain = ((curve[u + m] - here) * others - cost) / m
+                    if gain > best_gain + 1e-12 or (gain > best_gain - 1e-12 and u < best_u):
+                        best_gain, best_s, best_m, best_u = gain, s, m, u
+            if best_s < 0 or (best_gain <= 0 and self.has_cost):
+                break
+            units[best_s] += best_m
+            left -= best_m
+            seeded = seeded or first[best_s]
+        return tuple(units)
+
+    def neighbours(self, units: Units, blocked: list[bool]) -> list[Units]:
+        """Allocations one unit away from `units`: one unit moved from one source to another
+        (never leaving an expander without a first-stage source)."""
+        n, caps, first = len(units), self.caps, self.first
+        seeds = sum(1 for s in range(n) if units[s] and first[s])
+        out: list[Units] = []
+        for s in range(n):
+            if not units[s]:
+                continue
+            last_seed = first[s] and units[s] == 1 and seeds == 1
+            for t in range(n):
+                if t == s or blocked[t] or units[t] >= caps[t] or (last_seed and not first[t]):
+                    continue
+                moved = list(units)
+                moved[s] -= 1
+                moved[t] += 1
+                out.append(tuple(moved))
+        return out
+
+    def _mixture(self, context: Context) -> tuple[Units, list[Units], UnitsArray,
+                                                  frozenset[str]]:
+        down = context.unavailable()
+        blocked = [name in down for name in self.space.names]
+        means, opts = self.curves(context)
+        best = self.greedy(means, opts, blocked)
+        return best, self.neighbours(best, blocked), self.space.full_allocations(down), down
+
+    def _probability(self, a: Units, best: Units, near: list[Units], full: UnitsArray,
+                     down: frozenset[str]) -> float:
+        eps_l = self.eps_local if near else 0.0
+        p = (1.0 - self.eps_global - eps_l) if a == best else 0.0
+        if near and a in near:
+            p += eps_l / len(near)
+        if sum(a) == int(full[0].sum()) and self.space.feasible(a, down):
+            p += self.eps_global / len(full)
+        return p
+
+    def _choose(self, context: Context, rng: np.random.Generator) -> Plan:
+        best, near, full, down = self._mixture(context)
+        if not any(best) and not full.any():
+            return self.fallback(context)
+        r = rng.random()
+        if r < self.eps_global:
+            a: Units = tuple(int(u) for u in full[int(rng.integers(len(full)))])
+        elif r < self.eps_global + self.eps_local and near:
+            a = near[int(rng.integers(len(near)))]
+        else:
+            a = best
+        p = self._probability(a, best, near, full, down)
+        return self.space.plan_from_units(a, propensity=p, policy=self.kind)
+
+    def probability(self, context: Context, plan: Plan) -> float:
+        best, near, full, down = self._mixture(context)
+        if not any(best) and not full.any():
+            return 1.0 if plan.key == self.fallback(context).key else 0.0
+        a = self.space.units_of(plan)
+        return 0.0 if a is None else self._probability(a, best, near, full, down)
+
+    def update(self, context: Context, plan: Plan, reward: Reward) -> None:
+        models: list[int] = []
+        rows: list[int] = []
+        ys: list[float] = []
+        step = self.space.step
+        for o in reward.sources:
+            s = self.index.get(o.source)
+            if s is None:
+                continue
+            top = self.caps[s] if o.exhausted else min(o.k // step, self.caps[s])
+            for j in range(1, top + 1):
+                models.append(self.offsets[s] + j - 1)
+                rows.append(s)
+                ys.append(1.0 if o.rank is not None and o.rank < j * step else 0.0)
+        if models:
+            x = self.features(context)[rows]
+            self.bank.update(np.array(models, dtype=np.int64), x, np.array(ys))
+
+    def config(self) -> dict[str, Any]:
+        return super().config() | {
+            "alpha": self.alpha, "eps_local": self.eps_local, "eps_global": self.eps_global,
+            "hash_dim": self.featurizer.hash_dim, "l2": self.bank.l2,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Self:
+        return cls(space_from(config), alpha=config["alpha"], eps_local=config["eps_local"],
+                   eps_global=config["eps_global"], hash_dim=config["hash_dim"],
+                   l2=config["l2"], seed=config["seed"])
+
+    def params(self) -> dict[str, Any]:
+        return {"bank": self.bank.state()}
+
+    def load_params(self, params: dict[str, Any]) -> None:
+        self.bank = RidgeBank.from_state(params["bank"])
