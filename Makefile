@@ -1,5 +1,6 @@
-# TuneGraph: the two commands are `make run` (set up, load the real catalog, serve) and
-# `make test` (set up, then lint, type-check and run every test against a real Neo4j).
+# TuneGraph: the two commands are `make run` (set up, load the real catalog, serve the search
+# API and page) and `make test` (set up, then lint, type-check and run every test against a real
+# Neo4j).
 # Both are safe to run again; `setup` only does what is missing.
 
 SHELL := /bin/bash
@@ -9,6 +10,9 @@ TG := .venv/bin/tunegraph
 DATA ?= ../shared/data
 CATALOG ?= .tunegraph/catalog.jsonl.gz
 PORT ?= 7687
+HOST ?= 127.0.0.1
+API_PORT ?= 8000
+WORKERS ?= 2
 
 .PHONY: setup system python neo4j-runtime run load test lint clean
 
@@ -46,8 +50,11 @@ load: setup
 	@[ -f $(CATALOG) ] || $(TG) convert --data-dir $(DATA) --out $(CATALOG)
 	@$(TG) ingest --initial --port $(PORT) $(CATALOG)
 
+# The main job: the real catalog in Neo4j, then the search API and page in the foreground.
 run: load
 	@$(TG) neo4j status
+	@echo "TuneGraph search page: http://$(HOST):$(API_PORT)/  (API under /v1, OpenAPI at /schema)"
+	@TUNEGRAPH_HOST=$(HOST) $(TG) serve --port $(API_PORT) --workers $(WORKERS)
 
 lint: python
 	@.venv/bin/ruff check .

@@ -30,7 +30,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_503_SERVICE_UNAVAILABLE
 
-from api import metrics, schemas
+from api import logs, metrics, schemas
 from api.feedback import FeedbackError, handle_feedback
 from api.service import NotReady, Service
 from api.settings import Settings
@@ -305,6 +305,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         if settings.cors_origins else None,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="TuneGraph", version="1.0.0", path="/schema"),
+        logging_config=None,  # logs.configure() owns the handlers: JSON lines
     )
 
 
@@ -344,5 +345,6 @@ def _bug(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, 
 
 def app_factory() -> Litestar:
     """For ASGI servers: `granian --interface asgi --factory api.app:app_factory`."""
+    logs.configure()
     return create_app()
 

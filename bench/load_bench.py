@@ -1,0 +1,190 @@
+"""Load benchmark: requests/s and p50/p95/p99 of /v1/search and /v1/suggest under wrk on loopback.
+
+    .venv/bin/python -m bench.load_bench [--catalog .tunegraph/catalog.jsonl.gz] [--generated N]
+        [--workers 2] [--duration 20] [--connections 16] [--rate-check]
+
+For each catalog (the real one, and with --generated N a synthetic catalog of N entities made by
+`ingest.synthetic`), it loads a fresh Neo4j with the offline importer, starts `tunegraph serve`
+(Granian, --workers), waits for /ready, warms up, then runs wrk (closed loop, --connections) for
+each route with queries drawn from the catalog itself: names with one or two typos, exact names,
+artist + "songs", genre + "playlist" (search) and 1-6 character name prefixes (suggest). Prints
+one markdown table. wrk reports latency from its own clock; non-2xx answers count as errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+
+from bench.fuzzy_bench import typo
+from bench.ingest_bench import write_feed
+from graph import server
+from ingest.bulk import initial_load
+from ingest.feed import Upsert, decode
+from ingest.reader import read_lines
+from ingest.synthetic import generate
+
+QUERIES: Final = 2000
+LUA: Final = r"""
+local paths = {}
+for line in io.lines(os.getenv("TG_PATHS")) do paths[#paths + 1] = line end
+local counter = 0
+setup = function(thread) thread:set("offset", math.random(#paths)) end
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[((offset + counter) % #paths) + 1])
+end
+done = function(summary, latency, requests)
+  local errors = summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout
+  io.write(string.format(
+    'JSON {"requests": %d, "seconds": %.3f, "errors": %d, "p50": %.3f, "p95": %.3f, "p99": %.3f}\n',
+    summary.requests, summary.duration / 1e6, errors, latency:percentile(50) / 1000,
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def entity_names(feed: Path, limit: int = 200_000) -> list[tuple[str, str]]:
+    """(kind, name) of the feed's entities, up to `limit`."""
+    out = []
+    for line in read_lines(str(feed)):
+        if line.data is None:
+            continue
+        op = decode(line.data)
+        if isinstance(op, Upsert):
+            out.append((op.entity.kind.value, op.entity.name))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def make_paths(names: Sequence[tuple[str, str]], seed: int = 3) -> dict[str, list[str]]:
+    rng = random.Random(seed)
+    artists = [n for k, n in names if k == "artist"]
+    genres = [n for k, n in names if k == "genre"]
+    known = [n for k, n in names if k in ("artist", "song", "album", "playlist", "podcast")]
+    search = []
+    for _ in range(QUERIES):
+        roll = rng.random()
+        if roll < 0.5:
+            q = typo(rng.choice(known), rng)
+        elif roll < 0.7:
+            q = rng.choice(known)
+        elif roll < 0.85 and artists:
+            q = f"{rng.choice(artists)} songs"
+        else:
+            q = f"{rng.choice(genres) if genres else 'rock'} playlist"
+        search.append(q[:150])
+    suggest = [n[:rng.randint(1, 6)] for n in rng.sample(known, min(QUERIES, len(known)))]
+    enc = urllib.parse.quote
+    return {"search": [f"/v1/search?q={enc(q)}&limit=20" for q in search if q.strip()],
+            "suggest": [f"/v1/suggest?q={enc(q)}&limit=8" for q in suggest if q.strip()]}
+
+
+@contextmanager
+def serving(uri: str, workers: int, log: Path) -> Iterator[tuple[str, float]]:
+    port = server.free_port()
+    env = {**os.environ, "NEO4J_URI": uri, "TUNEGRAPH_RATE_LIMIT_PER_MINUTE": "0",
+           "TUNEGRAPH_LOG_LEVEL": "WARNING"}
+    started = time.perf_counter()
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port),
+                                 "--workers", str(workers)], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"serve exited {proc.returncode}; see {log}")
+            try:
+                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        yield url, time.perf_counter() - started
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=60)
+
+
+def wrk(url: str, paths: list[str], work: Path, *, duration: int,
+        connections: int) -> dict[str, Any]:
+    script, listing = work / "paths.lua", work / "paths.txt"
+    script.write_text(LUA)
+    listing.write_text("\n".join(paths) + "\n")
+    done = subprocess.run(["wrk", f"-t{min(2, connections)}", f"-c{connections}",
+                           f"-d{duration}s", "--timeout", "5s", "-s", str(script), url],
+                          capture_output=True, text=True, env={**os.environ,
+                                                               "TG_PATHS": str(listing)})
+    line = next(x for x in done.stdout.splitlines() if x.startswith("JSON "))
+    result: dict[str, Any] = json.loads(line[5:])
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def run_catalog(label: str, feed: Path, args: argparse.Namespace, work: Path) -> list[str]:
+    home = work / f"neo4j-{label}"
+    report = initial_load(home, server.free_port(), [str(feed)])
+    info = server.status(home)
+    assert info is not None
+    rows = []
+    try:
+        paths = make_paths(entity_names(feed))
+        with serving(info.uri, args.workers, work / f"serve-{label}.log") as (url, ready_s):
+            for route in ("search", "suggest"):  # warm caches, JIT and the page cache
+                wrk(url, paths[route], work, duration=3, connections=args.connections)
+            for route in ("search", "suggest"):
+                r = wrk(url, paths[route], work, duration=args.duration,
+                        connections=args.connections)
+                rows.append(f"| {label} ({report.records:,} records) | /v1/{route} | "
+                            f"{args.workers} | {args.connections} | {r['rps']:,.0f} | "
+                            f"{r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
+                            f"{r['errors']} | {ready_s:.0f} |")
+    finally:
+        server.stop(home)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    ap.add_argument("--catalog", default=".tunegraph/catalog.jsonl.gz")
+    ap.add_argument("--generated", type=int, default=0, help="also a synthetic catalog")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--duration", type=int, default=20)
+    ap.add_argument("--connections", type=int, default=16)
+    args = ap.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: run `make system`")
+    work = Path(tempfile.mkdtemp(prefix="tg-load-"))
+    rows = ["| catalog | route | workers | connections | requests/s | p50 ms | p95 ms | "
+            "p99 ms | errors | ready after s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    try:
+        rows += run_catalog("real", Path(args.catalog), args, work)
+        if args.generated:
+            feed = work / "generated.jsonl"
+            write_feed(generate(args.generated), feed)
+            rows += run_catalog(f"generated {args.generated:,}", feed, args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
