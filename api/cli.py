@@ -109,6 +109,19 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_graph(args: argparse.Namespace) -> int:
+    from retrievers.graph_train import train_main
+
+    store = open_store()
+    try:
+        print(train_main(store, args.out, models=args.models, seed=args.seed,
+                         epochs=args.epochs, dim=args.dim, holdout=args.holdout,
+                         device=args.device, threads=args.threads))
+    finally:
+        store.close()
+    return 0
+
+
 def _where(_: argparse.Namespace) -> int:
     print(resolve().uri)
     return 0
@@ -158,6 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     targets = train.add_subparsers(dest="target", required=True)
     # Each trainer adds its own target below (`tunegraph train text`, `train graph`, ...), with a
     # function that imports its (heavy) module only when it runs.
+    graph_train = targets.add_parser(
+        "graph", help="graph embeddings (PyKEEN, PyG): train, evaluate on held-out edges, save")
+    graph_train.add_argument("--models", nargs="+", default=["rotate", "lightgcn"],
+                             choices=["rotate", "complex", "lightgcn"])
+    graph_train.add_argument("--epochs", type=int, help="epochs (default: each model's own)")
+    graph_train.add_argument("--dim", type=int, help="embedding size (default: each model's)")
+    graph_train.add_argument("--seed", type=int, default=0)
+    graph_train.add_argument("--holdout", type=float, default=0.1,
+                             help="share of RELATED_TO/CONTAINS edges held out (0: train on all)")
+    graph_train.add_argument("--out", default=".tunegraph/embeddings",
+                             help="saved under OUT/<model>")
+    graph_train.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    graph_train.add_argument("--threads", type=int, help="torch CPU threads")
+    graph_train.set_defaults(func=_train_graph)
     del targets
 
     srv = sub.add_parser("serve", help="run the search API and web page (Granian, ASGI)")

@@ -1,60 +1,115 @@
-"""Graph-embedding neighbours: saved entity vectors, a nearest-neighbour index, the Expander."""
+"""Graph-embedding neighbours: saved entity vectors and the Expander that serves them.
+
+Serving needs numpy only: training (torch, PyKEEN, PyG) lives in `retrievers.graph_train`.
+
+Vectors are trained on one catalog version. The expander is built from the saved files plus the
+store: it keeps the rows whose entity the store still holds, with their current kind and name,
+and `refresh` redoes that when the catalog version moves. An entity added after training has
+no vector, so it is neither found nor usable as a seed until `tunegraph train graph` runs again:
+retraining is what picks new entities up; `stale` says when that is due.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
+from graph.model import REL_ENDPOINTS, Kind, RelType
 from graph.store import GraphStore
 from retrievers.base import Candidate
-
-if TYPE_CHECKING:
-    from retrievers.graph_train import GraphSplit
 
 DEFAULT_DIR: Final = Path(".tunegraph/embeddings")
 KGE_MODELS: Final = ("rotate", "complex")
 PYG_MODELS: Final = ("lightgcn",)
-# Per kind, at most this many vectors are searched exactly (one matmul, ~5 ms at 250k x 128);
-# a bigger kind gets a usearch HNSW index, whose hits are then rescored exactly.
-EXACT_LIMIT: Final = 250_000
 FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+
+def source_name(model: str) -> str:
+    """The expander (and candidate source) name: "kge" for PyKEEN's models, "gnn" for PyG's."""
+    if model in KGE_MODELS:
+        return "kge"
+    if model in PYG_MODELS:
+        return "gnn"
+    raise ValueError(f"unknown model {model!r}; choose from {KGE_MODELS + PYG_MODELS}")
 
 
 @dataclass(frozen=True)
 class TrainedEmbeddings:
-    """One model's entity vectors (L2-normalised rows) with what it takes to serve and judge
-    them: ids, kinds and names per row, the seed and catalog version, and held-out metrics."""
+    """One model's entity vectors (and, for RotatE and ComplEx, relation vectors; complex
+    numbers as (real, imaginary) pairs), the id and kind of each entity row, the catalog
+    version and seed they were trained on, their settings and held-out metrics.
+
+    `link_scores` is the model's own score of (head, relation, tail), which both the held-out
+    evaluation and the expander rank by, so the metrics describe what is served.
+    """
 
     model: str
     ids: list[str]
     kinds: list[str]
-    names: list[str]
     vectors: FloatArray
-    dim: int
-    epochs: int
+    relations: list[str]
+    relation_vectors: FloatArray  # [len(relations), dim]; no rows for LightGCN
     seed: int
     catalog_version: int
+    config: dict[str, float | int | str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     train_seconds: float = 0.0
-    config: dict[str, float | int | str] = field(default_factory=dict)
+
+    def queries(self, rows: Sequence[int] | IntArray, relation: str | None = None, *,
+                inverse: bool = False) -> FloatArray:
+        """The vectors a tail is compared with: each head rotated (RotatE) or multiplied
+        (ComplEx) by the relation, or by its conjugate to go from tail to head (`inverse`).
+        No relation, or a model without relation vectors: the entity vectors themselves."""
+        q = self.vectors[np.asarray(rows, dtype=np.int64)]
+        if relation is None or relation not in self.relations:
+            return q
+        r = self.relation_vectors[self.relations.index(relation)].view(np.complex64)
+        rotated = q.view(np.complex64) * (np.conj(r) if inverse else r)
+        return np.ascontiguousarray(rotated).view(np.float32)
+
+    def link_scores(self, queries: FloatArray, tails: FloatArray) -> FloatArray:
+        """[queries, tails] scores, higher is better. ComplEx and LightGCN score the dot
+        product (Re<h*r, conj(t)> in ComplEx's terms); RotatE -|h*r - t|^2, which ranks like
+        its distance. A mean of queries ranks tails by the mean of their scores (weights
+        summing to 1), which is how several seeds combine."""
+        dots = queries @ tails.T
+        if self.model == "rotate":
+            squares = (queries * queries).sum(1, keepdims=True) + (tails * tails).sum(1)
+            return np.asarray(2 * dots - squares, dtype=np.float32)
+        return np.asarray(dots, dtype=np.float32)
 
     def save(self, directory: str | Path) -> Path:
-        """Write vectors.npy, entities.json (id, kind, name per row) and meta.json."""
+        """Write vectors.npy, relations.npy, entities.json ([id, kind] per row), meta.json.
+
+        Written beside the target and renamed into place, so a process loading the directory
+        meanwhile sees the old files or the new ones, never half of each.
+        """
         path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        np.save(path / "vectors.npy", self.vectors, allow_pickle=False)
-        rows = [[i, k, n] for i, k, n in zip(self.ids, self.kinds, self.names, strict=True)]
-        (path / "entities.json").write_text(json.dumps(rows, ensure_ascii=False))
-        meta = {"model": self.model, "dim": self.dim, "epochs": self.epochs, "seed": self.seed,
-                "catalog_version": self.catalog_version, "metrics": self.metrics,
-                "train_seconds": self.train_seconds, "config": self.config}
-        (path / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        tmp = path.with_name(path.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        np.save(tmp / "vectors.npy", self.vectors, allow_pickle=False)
+        np.save(tmp / "relations.npy", self.relation_vectors, allow_pickle=False)
+        rows = [[i, k] for i, k in zip(self.ids, self.kinds, strict=True)]
+        (tmp / "entities.json").write_text(json.dumps(rows, ensure_ascii=False))
+        meta = {"model": self.model, "relations": self.relations, "seed": self.seed,
+                "catalog_version": self.catalog_version, "config": self.config,
+                "metrics": self.metrics, "train_seconds": self.train_seconds}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        old = path.with_name(path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
         return path
 
     @classmethod
@@ -63,156 +118,138 @@ class TrainedEmbeddings:
         meta: dict[str, Any] = json.loads((path / "meta.json").read_text())
         rows: list[list[str]] = json.loads((path / "entities.json").read_text())
         vectors = np.load(path / "vectors.npy", allow_pickle=False).astype(np.float32)
-        if len(rows) != len(vectors):
-            raise ValueError(f"{path}: {len(rows)} entities but {len(vectors)} vectors")
-        return cls(model=meta["model"], ids=[r[0] for r in rows], kinds=[r[1] for r in rows],
-                   names=[r[2] for r in rows], vectors=vectors, dim=int(meta["dim"]),
-                   epochs=int(meta["epochs"]), seed=int(meta["seed"]),
-                   catalog_version=int(meta["catalog_version"]), metrics=meta["metrics"],
-                   train_seconds=float(meta["train_seconds"]), config=meta["config"])
+        relations = np.load(path / "relations.npy", allow_pickle=False).astype(np.float32)
+        if vectors.ndim != 2 or len(rows) != len(vectors):
+            raise ValueError(f"{path}: {len(rows)} entities but vectors of shape "
+                             f"{vectors.shape}")
+        return cls(model=str(meta["model"]), ids=[r[0] for r in rows],
+                   kinds=[r[1] for r in rows], vectors=vectors,
+                   relations=list(meta["relations"]), relation_vectors=relations,
+                   seed=int(meta["seed"]), catalog_version=int(meta["catalog_version"]),
+                   config=meta["config"], metrics=meta["metrics"],
+                   train_seconds=float(meta["train_seconds"]))
 
 
-def source_name(model: str) -> str:
-    """The expander name for a model: "kge" for PyKEEN's models, "gnn" for PyG's."""
-    return "kge" if model in KGE_MODELS else "gnn"
+def _links() -> dict[tuple[str, str], tuple[str, bool]]:
+    """(seed kind, wanted kind) -> the relation that leads there, and whether it is walked
+    backwards. Same kind is plain similarity, except artists: RELATED_TO is co-listening."""
+    links = {(Kind.ARTIST.value, Kind.ARTIST.value): (RelType.RELATED_TO.value, False)}
+    for rel, (heads, tail) in REL_ENDPOINTS.items():
+        for head in heads - {tail}:
+            links[(head.value, tail.value)] = (rel.value, False)
+            links[(tail.value, head.value)] = (rel.value, True)
+    return links
 
 
-class _KindBlock:
-    """The rows of one kind, their vectors contiguous, and an HNSW index when too many."""
+LINKS: Final = _links()
 
-    def __init__(self, rows: npt.NDArray[np.int64], vectors: FloatArray, exact_limit: int):
-        self.rows = rows
-        self.vectors = np.ascontiguousarray(vectors[rows])
-        self.ann: Any = None
-        if len(rows) > exact_limit:
-            from usearch.index import Index
 
-            self.ann = Index(ndim=vectors.shape[1], metric="cos", dtype="f32")
-            self.ann.add(np.arange(len(rows)), self.vectors, threads=1)
+@dataclass(frozen=True, eq=False)
+class _Tables:
+    """What a request reads, built at once from the embeddings and the store, swapped whole."""
 
-    def nearest(self, query: FloatArray, m: int) -> tuple[npt.NDArray[np.int64], FloatArray]:
-        """About the m rows most similar to `query`, with their exact cosine."""
-        m = min(m, len(self.rows))
-        if self.ann is not None:
-            local = np.asarray(self.ann.search(query, m).keys, dtype=np.int64)
-        else:
-            scores = self.vectors @ query
-            local = np.argpartition(-scores, m - 1)[:m] if m < len(scores) else np.arange(m)
-        return self.rows[local], self.vectors[local] @ query
+    version: int  # the store's catalog version when built
+    row: dict[str, int]  # entity id -> row, for live entities only
+    names: list[str]  # per row; "" for entities that are gone
+    kinds: list[str]
+    by_kind: dict[str, tuple[IntArray, FloatArray]]  # kind -> its live rows, their vectors
+    missing: int  # live entities without a vector (added since training)
+
+
+def _build(embeddings: TrainedEmbeddings, store: GraphStore) -> _Tables:
+    version = store.catalog_version()  # first: a write landing meanwhile triggers a rebuild
+    live = {e.id: (e.kind.value, e.name) for e in store.iter_entities()}
+    ids = embeddings.ids
+    keep = [n for n, i in enumerate(ids) if i in live]
+    kinds = [live[i][0] if i in live else k for i, k in zip(ids, embeddings.kinds, strict=True)]
+    rows_of: dict[str, list[int]] = {}
+    for n in keep:
+        rows_of.setdefault(kinds[n], []).append(n)
+    by_kind = {}
+    for kind, rows in rows_of.items():
+        index = np.array(rows, dtype=np.int64)
+        by_kind[kind] = (index, np.ascontiguousarray(embeddings.vectors[index]))
+    return _Tables(version=version, row={ids[n]: n for n in keep},
+                   names=[live[i][1] if i in live else "" for i in ids], kinds=kinds,
+                   by_kind=by_kind, missing=len(live) - len(keep))
 
 
 class GraphEmbeddingExpander:
-    """Seeds -> the entities nearest to their weighted mean vector (cosine).
+    """Seeds -> the entities the model scores best from them.
 
-    Seeds weigh 1/(1 + rank); seeds without a vector are ignored. Unless `kinds` is given, it
-    returns entities of the seeds' own kinds (`same_kind=True`): a song's vector is close to
-    songs like it, while nearness across kinds means little for translational models such as
-    RotatE, which place a song and its artist a rotation apart. With `same_kind=False`, empty
-    `kinds` means all kinds. Everything it needs is read at construction, never per request;
-    given a store, it keeps only the ids the store still holds, with their current names.
+    Unless `kinds` is given, it returns entities of the seeds' own kinds. From an artist to
+    artists, and from one kind to another that a relation joins (a playlist to its songs, a
+    song to its album, an album to its songs), a seed's query is its vector carried along that
+    relation, so neighbours are the model's link predictions, as evaluated. Otherwise (songs
+    like a song) the query is the seed's own vector: nearest by the model's score. Seeds weigh
+    1/(1 + rank), normalised, and their queries are averaged; seeds without a vector are
+    ignored. Search is exact, one matrix-vector product per kind (about 1 ms for the catalog's
+    32k songs), over arrays held in process: a request never reads the store.
     """
 
-    def __init__(self, embeddings: TrainedEmbeddings, store: GraphStore | None = None, *,
-                 name: str | None = None, same_kind: bool = True,
-                 exact_limit: int = EXACT_LIMIT) -> None:
+    def __init__(self, embeddings: TrainedEmbeddings, store: GraphStore, *,
+                 name: str | None = None) -> None:
         self.name = name or source_name(embeddings.model)
-        self.same_kind = same_kind
-        ids, kinds, names = embeddings.ids, embeddings.kinds, embeddings.names
-        keep = np.arange(len(ids))
-        if store is not None:
-            current = {e.id: e for e in store.get(ids)}
-            keep = np.array([n for n, i in enumerate(ids) if i in current], dtype=np.int64)
-            kinds = [current[i].kind.value if i in current else k for i, k in zip(ids, kinds,
-                                                                                  strict=True)]
-            names = [current[i].name if i in current else n for i, n in zip(ids, names,
-                                                                            strict=True)]
-        self._ids, self._kinds, self._names = ids, kinds, names
-        self._vectors = np.ascontiguousarray(embeddings.vectors, dtype=np.float32)
-        self._row = {ids[n]: int(n) for n in keep}
-        by_kind: dict[str, list[int]] = {}
-        for n in keep:
-            by_kind.setdefault(kinds[n], []).append(int(n))
-        self._blocks = {k: _KindBlock(np.array(r, dtype=np.int64), self._vectors, exact_limit)
-                        for k, r in by_kind.items()}
+        self.embeddings = embeddings
+        self._t = _build(embeddings, store)
+
+    @classmethod
+    def load(cls, store: GraphStore, model: str,
+             directory: str | Path = DEFAULT_DIR) -> GraphEmbeddingExpander:
+        """The expander for the embeddings saved under directory/<model>."""
+        return cls(TrainedEmbeddings.load(Path(directory) / model), store)
+
+    @property
+    def stale(self) -> bool:
+        """True when the catalog changed after training: retrain to place new entities."""
+        return self._t.version != self.embeddings.catalog_version
+
+    @property
+    def missing(self) -> int:
+        """How many entities of the catalog have no vector (added after training)."""
+        return self._t.missing
+
+    def refresh(self, store: GraphStore) -> bool:
+        """Rebuild the tables if the store's catalog version moved; True when it did."""
+        if store.catalog_version() == self._t.version:
+            return False
+        self._t = _build(self.embeddings, store)
+        return True
 
     def expand(self, seeds: Sequence[Candidate], k: int, *,
                kinds: Sequence[str] = ()) -> list[Candidate]:
-        if k <= 0:
+        t = self._t  # one snapshot for the whole request, whatever refresh does meanwhile
+        rank: dict[str, int] = {}
+        for r, c in enumerate(seeds):
+            rank.setdefault(c.entity_id, r)
+        rows = [t.row[i] for i in rank if i in t.row]
+        if k <= 0 or not rows:
             return []
-        rows = list(dict.fromkeys(self._row[c.entity_id] for c in seeds
-                                  if c.entity_id in self._row))
-        seed_ids = {c.entity_id for c in seeds}
-        if not rows:
-            return []
-        rank = {c.entity_id: r for r, c in reversed(list(enumerate(seeds)))}
-        weights = np.array([1.0 / (1 + rank[self._ids[r]]) for r in rows], dtype=np.float32)
-        query = weights @ self._vectors[rows]
-        norm = float(np.linalg.norm(query))
-        if norm == 0.0:
-            return []
-        query /= norm
-        wanted = kinds or ([self._kinds[r] for r in rows] if self.same_kind else self._blocks)
-        found: list[tuple[float, str, int]] = []
-        for kind in sorted(set(wanted) & set(self._blocks)):
-            got, scores = self._blocks[kind].nearest(query, k + len(rows))
-            found += [(-float(s), self._ids[r], int(r)) for r, s in zip(got, scores, strict=True)
-                      if self._ids[r] not in seed_ids]
-        best = sorted(found)[:k]
-        return [Candidate(i, -s, self.name, self._reason(r, rows, weights)) for s, i, r in best]
+        weights = np.array([1.0 / (1 + rank[self.embeddings.ids[r]]) for r in rows],
+                           dtype=np.float32)
+        weights /= weights.sum()
+        found: list[tuple[float, str, int, str]] = []
+        for kind in sorted(set(kinds or [t.kinds[r] for r in rows]) & set(t.by_kind)):
+            queries = self._queries(t, rows, kind)
+            index, vectors = t.by_kind[kind]
+            scores = self.embeddings.link_scores((weights @ queries)[None, :], vectors)[0]
+            m = min(k + len(rows), len(scores))  # room for the seeds, which are dropped
+            best = np.argpartition(-scores, m - 1)[:m] if m < len(scores) else np.arange(m)
+            found += [(-float(scores[j]), self.embeddings.ids[index[j]], int(index[j]), kind)
+                      for j in best if self.embeddings.ids[index[j]] not in rank]
+        return [Candidate(i, -s, self.name, self._reason(t, row, rows, kind))
+                for s, i, row, kind in sorted(found)[:k]]
 
-    def _reason(self, row: int, seed_rows: list[int], weights: FloatArray) -> str:
-        """Credit the seed that contributes most to this neighbour's score."""
-        pull = weights * (self._vectors[seed_rows] @ self._vectors[row])
-        return f"graph neighbour of {self._names[seed_rows[int(np.argmax(pull))]]}"
+    def _queries(self, t: _Tables, rows: list[int], kind: str) -> FloatArray:
+        """One query per seed row, towards entities of `kind`."""
+        out = []
+        for r in rows:
+            rel, inverse = LINKS.get((t.kinds[r], kind), (None, False))
+            out.append(self.embeddings.queries([r], rel, inverse=inverse)[0])
+        return np.stack(out)
 
-
-# -- training entry point ---------------------------------------------------------------------
-
-def train_main(out_dir: str | Path = DEFAULT_DIR, store: GraphStore | None = None, *,
-               models: Sequence[str] = ("rotate", "lightgcn"), seed: int = 0,
-               epochs: int | None = None, dim: int = 64, holdout: float = 0.1) -> str:
-    """Train `models` on one shared held-out split, save each under out_dir/<model>, and
-    return a markdown table of their held-out metrics next to the degree baseline.
-
-    `epochs=None` takes each model's default (the KGE models and LightGCN need different
-    counts). The saved vectors are those evaluated: trained without the held-out edges.
-    """
-    from retrievers import graph_train
-
-    if store is None:
-        raise ValueError("train_main needs the catalog store")
-    unknown = [m for m in models if m not in KGE_MODELS + PYG_MODELS]
-    if unknown:
-        raise ValueError(f"unknown models {unknown}; choose from {KGE_MODELS + PYG_MODELS}")
-    split = graph_train.split_graph(store, holdout=holdout, seed=seed)
-    rows = [("degree (baseline)", "-", "-", "-", graph_train.degree_baseline(split))]
-    for model in models:
-        if model in KGE_MODELS:
-            trained = graph_train.train_kge(store, model=model, dim=dim, seed=seed, split=split,
-                                            epochs=epochs or graph_train.KGE_EPOCHS)
-        else:
-            trained = graph_train.train_pyg(store, dim=dim, seed=seed, split=split,
-                                            epochs=epochs or graph_train.PYG_EPOCHS)
-        trained.save(Path(out_dir) / model)
-        rows.append((model, str(trained.dim), str(trained.epochs),
-                     f"{trained.train_seconds:.1f}", trained.metrics))
-    return metrics_table(rows, split)
-
-
-def metrics_table(rows: Sequence[tuple[str, str, str, str, dict[str, float]]],
-                  split: GraphSplit | None = None) -> str:
-    """Markdown: model, dim, epochs, train seconds, MRR and Hits@10 per held-out relation."""
-    rels = ("RELATED_TO", "CONTAINS")
-    head = ["model", "dim", "epochs", "train s"] + [f"{r} {m}" for r in rels
-                                                      for m in ("MRR", "Hits@10")]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, dim, epochs, seconds, metrics in rows:
-        cells = [name, dim, epochs, seconds] + [
-            f"{metrics[f'{r}/{m}']:.3f}" if f"{r}/{m}" in metrics else "-"
-            for r in rels for m in ("mrr", "hits@10")]
-        lines.append("| " + " | ".join(cells) + " |")
-    if split is not None:
-        counts = ", ".join(f"{r} {len(p)}" for r, p in split.heldout.items())
-        lines.append(f"\nHeld-out edges: {counts}; ranked among all entities of the tail's "
-                     "kind, filtered, ties counted half.")
-    return "\n".join(lines)
+    def _reason(self, t: _Tables, row: int, seed_rows: list[int], kind: str) -> str:
+        """Credit the seed whose own query scores this neighbour highest."""
+        scores = self.embeddings.link_scores(self._queries(t, seed_rows, kind),
+                                             self.embeddings.vectors[row][None, :])[:, 0]
+        return f"graph neighbour of {t.names[seed_rows[int(np.argmax(scores))]]}"

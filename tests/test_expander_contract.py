@@ -10,12 +10,15 @@ from graph.neo4j_store import Neo4jStore
 from graph.store import GraphStore
 from retrievers.base import Candidate, Expander
 from retrievers.related import RelatedExpander
+from tests.test_graph_embed import quick_expander
 
 SEEDS = [["ar:taylor-swift"], ["ar:u2", "ar:ac-dc"], ["g:rock"], ["so:does-not-exist"]]
 
 # name -> (which catalog it reads, how to build it). A new expander is one line here.
 FACTORIES: dict[str, tuple[str, Callable[[GraphStore], Expander]]] = {
     "related": ("neo4j", lambda s: RelatedExpander(s)),  # type: ignore[arg-type]
+    "kge": ("memory", lambda s: quick_expander(s, "rotate")),  # trained once per store
+    "gnn": ("memory", lambda s: quick_expander(s, "lightgcn")),
 }
 
 
