@@ -1,8 +1,10 @@
 """Many independent Bayesian ridge regressions kept in stacked arrays, updated in one batch.
 
 Model m has the posterior N(theta_m, A_m^-1) (up to the noise scale) with A_m = l2*I + sum x x^T
-and theta_m = A_m^-1 sum y x. We keep A^-1 up to date with the Sherman-Morrison identity, so an
-update costs O(d^2) per model and a prediction needs no solve. The arrays are the parameters:
+and theta_m = A_m^-1 b_m, b_m = sum y x. We keep A^-1 up to date with the Sherman-Morrison
+identity and theta with the matching recursive-least-squares step
+theta += A^-1 x (y - theta.x) / (1 + x A^-1 x), so an update costs O(d^2) per model and a
+prediction needs no solve; b is kept as the sufficient statistic. The arrays are the parameters:
 they go into `state()` as exact base64 float64, so a round trip, or replaying the same updates in
 the same order, gives bit-identical numbers.
 """
@@ -49,21 +51,23 @@ class RidgeBank:
     def update(self, models: npt.NDArray[np.int64], x: Array, y: Array) -> None:
         """One observation (x[i], y[i]) for each model models[i]; the models must be distinct."""
         a_inv = self.a_inv[models]
-        u = np.matmul(a_inv, x[:, :, None])
-        denom = 1.0 + np.matmul(x[:, None, :], u)
-        a_inv -= np.matmul(u, u.transpose(0, 2, 1)) / denom
-        b = self.b[models] + y[:, None] * x
+        u = np.matmul(a_inv, x[:, :, None])[:, :, 0]
+        gain = u / (1.0 + (u * x).sum(axis=1))[:, None]
+        theta = self.theta[models]
+        theta += gain * (y - (theta * x).sum(axis=1))[:, None]
+        a_inv -= gain[:, :, None] * u[:, None, :]
         self.a_inv[models] = a_inv
-        self.b[models] = b
-        self.theta[models] = np.matmul(a_inv, b[:, :, None])[:, :, 0]
+        self.theta[models] = theta
+        self.b[models] += y[:, None] * x
         self.count[models] += 1
 
     def update_one(self, m: int, x: Array, y: float) -> None:
         a_inv = self.a_inv[m]
         u = a_inv @ x
-        a_inv -= np.outer(u, u) / (1.0 + float(u @ x))
+        gain = u / (1.0 + float(u @ x))
+        self.theta[m] += gain * (y - float(self.theta[m] @ x))
+        a_inv -= np.outer(gain, u)
         self.b[m] += y * x
-        self.theta[m] = a_inv @ self.b[m]
         self.count[m] += 1
 
     def mean_var_shared(self, x: Array) -> tuple[Array, Array]:

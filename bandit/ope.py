@@ -16,8 +16,10 @@ Confidence intervals: by default the normal approximation, mean +- z * sd / sqrt
 per-sample terms (IPS, DR), and the delta method for SNIPS, se = sqrt(sum w^2 (r - V)^2) / sum w.
 With `ci="bootstrap"`, percentile intervals from `resamples` seeded bootstrap resamples. The
 report also gives the logged policy's observed value (the plain mean, normal interval), the
-effective sample size (sum w)^2 / sum w^2, the largest weight, and the share of samples where
-the candidate could take the logged action.
+effective sample size (sum w)^2 / sum w^2, the largest weight, the share of samples where the
+candidate could take the logged action, and the mean weight: an unbiased estimate of how much
+of the candidate's probability falls on actions the logging policy could take. Well below 1,
+the candidate goes where the log never went, and IPS (and, less, DR) cannot see it.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class Report(msgspec.Struct, frozen=True):
     ess: float
     max_weight: float
     support: float
+    mean_weight: float
     alpha: float = 0.05
     ci: CI = "normal"
 
@@ -207,7 +210,7 @@ def evaluate(data: Sequence[Sample], target: Policy, *,
     w = p_t / p_log
     ess = float(w.sum() ** 2 / (w @ w)) if w.any() else 0.0
     return Report(est[0], est[1], est[2], est[3], ess, float(w.max()), float((p_t > 0).mean()),
-                  alpha, ci)
+                  float(w.mean()), alpha, ci)
 
 
 def format_report(report: Report, candidate: str, logged: str = "logged policy") -> str:
@@ -222,5 +225,6 @@ def format_report(report: Report, candidate: str, logged: str = "logged policy")
                     f"| {e.n} |")
     rows.append("")
     rows.append(f"effective sample size {report.ess:.1f}, largest weight "
-                f"{report.max_weight:.2f}, support {report.support:.1%}")
+                f"{report.max_weight:.2f}, support {report.support:.1%}, mean weight "
+                f"{report.mean_weight:.3f} (about 1 when the log covers the candidate)")
     return "\n".join(rows)

@@ -184,16 +184,14 @@ class RiggedEnv:
         return tuple(out)
 
     def run(self, search: Search, plan: Plan) -> tuple[Plan, dict[str, tuple[str, ...]]]:
-        """The plan as run (failed sources recorded) and each source's candidates."""
+        """The plan as run and each source's candidates. Failed sources are recorded as
+        unavailable, and so are expanders left without seeds because every first-stage source
+        of the plan failed (what the API should do too: they could not run)."""
         failed = [n for n in plan.sources if self.outage and self.rng.random() < self.outage]
         index = {n: i for i, n in enumerate(self.space.names)}
-        seeded = any(self.space.is_first(index[n]) for n in plan.sources if n not in failed)
-        out: dict[str, tuple[str, ...]] = {}
-        for name, k in plan.ks:
-            if name in failed:
-                continue
-            works = seeded or self.space.is_first(index[name])
-            out[name] = self._list(search, name, k) if works else ()
+        if not any(self.space.is_first(index[n]) for n in plan.sources if n not in failed):
+            failed = list(plan.sources)
+        out = {name: self._list(search, name, k) for name, k in plan.ks if name not in failed}
         return plan.with_unavailable(failed), out
 
     def candidate_set(self, plan: Plan, lists: Mapping[str, Sequence[str]]) -> list[str]:

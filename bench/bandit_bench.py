@@ -8,14 +8,20 @@ Latency: each policy first learns from 500 searches of the rigged environment
 (`bandit.synthetic`, seven sources, budget 60 in steps of 10, 24 hash buckets: a 43-float
 context for the per-source models, 73 for the menu models over 28 plans), then
 `--timing` fresh searches are timed one by one with `perf_counter_ns`: `choose(context)`, and
-`update(context, plan, reward)` with the reward of that search (computed outside the timing).
-Median and p95 in microseconds.
+`update(context, plan, reward)` with the reward of that search (computed outside the timing;
+update gets the same Context object, as in the API, so it reuses the features choose made).
+Median and p95 of wall time in microseconds, and the median CPU time of this process (less
+sensitive to other work on a shared machine).
 
 Recall: every policy runs `--searches` searches on its own copy of the same seeded traffic
 (identical contexts and truths per seed; what each source returns depends on the plan),
 learning as it goes; candidate recall is the share of searches whose candidate set (at most 60
 candidates) holds the entity the user wants. Reported over all searches, the first 500 and the
 last 1,000, as the mean over `--seeds` seeds (with the spread across seeds).
+
+Off-policy evaluation (`--ope N`, 0 to skip): N searches logged by the uniform policy over the
+menu; candidate-recall estimates (IPS, SNIPS, DR, normal 95% intervals) for a few candidates,
+next to each candidate's recall measured on-policy on N fresh searches.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from bandit.ope import evaluate, samples
 from bandit.plan import ActionSpace
 from bandit.policies import EpsilonGreedy, Fixed, LinTS, LinUCB, Policy, SemiBandit
 from bandit.policies.vw import VWPolicy
@@ -59,29 +66,31 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.array(xs), q))
 
 
-def latency(space: ActionSpace, make: Factory, n: int) -> tuple[float, float, float, float,
-                                                                  float, float]:
+def latency(space: ActionSpace, make: Factory, n: int) -> list[float]:
+    """Median and p95 (wall) of choose, update and both, then the median CPU time of both."""
     env = RiggedEnv(space, default_classes(), seed=99, outage=0.02)
     policy = make(space, 0)
     simulate(env, policy, 500)
     choose: list[float] = []
     update: list[float] = []
     total: list[float] = []
+    cpu: list[float] = []
     for _ in range(n):
         search = env.draw()
-        t0 = time.perf_counter_ns()
+        c0, t0 = time.process_time_ns(), time.perf_counter_ns()
         plan = policy.choose(search.context)
-        t1 = time.perf_counter_ns()
+        t1, c1 = time.perf_counter_ns(), time.process_time_ns()
         ran, lists = env.run(search, plan)
         reward = credit(ran, lists, env.feedback(search, env.candidate_set(ran, lists)))
-        t2 = time.perf_counter_ns()
+        c2, t2 = time.process_time_ns(), time.perf_counter_ns()
         policy.update(search.context, ran, reward)
-        t3 = time.perf_counter_ns()
+        t3, c3 = time.perf_counter_ns(), time.process_time_ns()
         choose.append((t1 - t0) / 1e3)
         update.append((t3 - t2) / 1e3)
         total.append((t1 - t0 + t3 - t2) / 1e3)
-    return (statistics.median(choose), pct(choose, 95), statistics.median(update),
-            pct(update, 95), statistics.median(total), pct(total, 95))
+        cpu.append((c1 - c0 + c3 - c2) / 1e3)
+    return [statistics.median(choose), pct(choose, 95), statistics.median(update),
+            pct(update, 95), statistics.median(total), pct(total, 95), statistics.median(cpu)]
 
 
 def recall(space: ActionSpace, make: Factory, searches: int, seeds: int) -> list[list[float]]:
@@ -93,26 +102,54 @@ def recall(space: ActionSpace, make: Factory, searches: int, seeds: int) -> list
     return rows
 
 
+def ope_table(space: ActionSpace, n: int) -> None:
+    log_env = RiggedEnv(space, default_classes(), seed=77)
+    logger = EpsilonGreedy(space, epsilon=1.0, seed=0)
+    data = samples(simulate(log_env, logger, n, learn=False, keep=True).outcomes, "hit")
+    logged = float(np.mean([s.reward for s in data]))
+    linucb = LinUCB(space, seed=0)
+    simulate(RiggedEnv(space, default_classes(), seed=78), linucb, 3000)
+    semi = SemiBandit(space, seed=0)
+    simulate(RiggedEnv(space, default_classes(), seed=78), semi, 3000)
+    candidates: dict[str, Policy] = {
+        "fixed single:fuzzy": Fixed.single(space, "fuzzy"), "fixed equal:all": Fixed.equal(space),
+        "fixed rrf:all": Fixed.rrf(space), "LinUCB (frozen after 3,000)": linucb,
+        "semi-bandit (frozen after 3,000)": semi,
+    }
+    print(f"\nLogged by the uniform policy over the menu: {n} searches, observed recall "
+          f"{logged:.3f}.\n")
+    print("| candidate | IPS | SNIPS | DR | on-policy recall | ESS | mean weight |")
+    print("|---|---|---|---|---|---:|---:|")
+    for name, policy in candidates.items():
+        r = evaluate(data, policy, draws=2)
+        hits = np.array(simulate(RiggedEnv(space, default_classes(), seed=79), policy, n,
+                                 learn=False).hits, dtype=float)
+        half = 1.96 * hits.std() / np.sqrt(n)
+        cells = [f"{e.value:.3f} [{e.lo:.3f}, {e.hi:.3f}]" for e in (r.ips, r.snips, r.dr)]
+        print(f"| {name} | {' | '.join(cells)} | {hits.mean():.3f} ± {half:.3f} "
+              f"| {r.ess:.0f} | {r.mean_weight:.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--searches", type=int, default=3000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--timing", type=int, default=2000)
     parser.add_argument("--only", default="", help="comma-separated substrings of policy names")
+    parser.add_argument("--ope", type=int, default=4000)
     args = parser.parse_args()
     space = default_space()
     chosen = {k: v for k, v in policies(space).items()
               if not args.only or any(s in k for s in args.only.split(","))}
 
     print("| policy | choose median µs | choose p95 µs | update median µs | update p95 µs "
-          "| choose+update median µs | choose+update p95 µs |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "| choose+update median µs | choose+update p95 µs | choose+update median CPU µs |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, make in chosen.items():
         if name.startswith("fixed single:") and not name.endswith("fuzzy"):
             continue
-        c50, c95, u50, u95, t50, t95 = latency(space, make, args.timing)
-        print(f"| {name} | {c50:.0f} | {c95:.0f} | {u50:.0f} | {u95:.0f} | {t50:.0f} "
-              f"| {t95:.0f} |", flush=True)
+        cells = " | ".join(f"{v:.0f}" for v in latency(space, make, args.timing))
+        print(f"| {name} | {cells} |", flush=True)
 
     print()
     print(f"| policy | recall, all {args.searches} | first 500 | last 1,000 "
@@ -123,6 +160,8 @@ def main() -> None:
         mean = rows.mean(axis=0)
         print(f"| {name} | {mean[0]:.3f} | {mean[1]:.3f} | {mean[2]:.3f} "
               f"| {rows[:, 2].min():.3f}-{rows[:, 2].max():.3f} |", flush=True)
+    if args.ope:
+        ope_table(space, args.ope)
 
 
 if __name__ == "__main__":

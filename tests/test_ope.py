@@ -146,6 +146,7 @@ def test_evaluate_recovers_a_fixed_plans_known_recall() -> None:
     assert report.support == pytest.approx(np.mean([s.plan.name == "single:fuzzy"
                                                     for s in data]))
     assert report.dr.se < report.ips.se
+    assert report.mean_weight == pytest.approx(1.0, abs=0.1)
     table = format_report(report, "single:fuzzy", "uniform")
     assert "| single:fuzzy | DR |" in table
     assert f"{report.dr.value:.4f}" in table
@@ -167,6 +168,14 @@ def test_evaluate_a_learnt_policy_against_its_exact_value() -> None:
     report = evaluate(data, target, alpha=0.001, draws=1)
     for e in (report.ips, report.snips, report.dr):
         assert e.lo <= truth <= e.hi, (e, truth)
+
+
+def test_a_candidate_the_log_never_covers_shows_it() -> None:
+    data = logged(600, seed=6)[0].data  # the logging menu has no RRF plan
+    report = evaluate(data, Fixed.rrf(SPACE))
+    assert report.mean_weight == 0.0
+    assert report.support == 0.0
+    assert report.ips.value == 0.0
 
 
 def test_bootstrap_interval_agrees_with_the_normal_one() -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from bandit.context import Context, Featurizer, Interpretation, SourceFeatures
 from bandit.plan import ActionSpace, Plan, SourceSpec, default_menu, restrict
-from bandit.policies import EpsilonGreedy, Fixed, LinTS, LinUCB, Policy, SemiBandit, load
+from bandit.policies import EpsilonGreedy, Fixed, LinTS, LinUCB, Policy, SemiBandit, create, load
 from bandit.policies.base import rng_state
 from bandit.policies.vw import VWPolicy
 from bandit.synthetic import RiggedEnv, Search, default_classes, default_space, simulate
@@ -250,3 +250,16 @@ def test_hashing_is_stable_across_processes() -> None:
         outs.add(out.stdout)
     assert len(outs) == 1
     assert json.loads(outs.pop()) == Featurizer().shared(CTX).tolist()
+
+
+def test_create_from_a_settings_string() -> None:
+    kinds = {"semibandit": "semibandit", "linucb": "linucb", "lints": "lints",
+             "epsilon_greedy": "epsilon_greedy", "vw": "vw", "fixed:equal": "fixed",
+             "fixed:rrf": "fixed", "fixed:single:text": "fixed"}
+    for spec, kind in kinds.items():
+        assert create(spec, SPACE, seed=1).kind == kind
+    assert create("fixed:single:text", SPACE).choose(CTX).sources == ("text",)
+    with pytest.raises(ValueError, match="unknown"):
+        create("ucb2", SPACE)
+    with pytest.raises(ValueError, match="no source"):
+        create("fixed:single:nosuch", SPACE)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bandit.plan import ActionSpace
 from bandit.policies.base import Policy, PolicyBase
 from bandit.policies.epsilon_greedy import EpsilonGreedy
 from bandit.policies.fixed import Fixed
@@ -22,6 +23,29 @@ from bandit.policies.semibandit import SemiBandit
 _KINDS: dict[str, type[PolicyBase]] = {
     cls.kind: cls for cls in (Fixed, EpsilonGreedy, LinUCB, LinTS, SemiBandit)
 }
+
+
+def create(spec: str, space: ActionSpace, seed: int = 0) -> Policy:
+    """A fresh policy from a settings string: "semibandit", "linucb", "lints",
+    "epsilon_greedy", "vw", "fixed:equal", "fixed:rrf" or "fixed:single:<source>"."""
+    if spec == "vw":
+        from bandit.policies.vw import VWPolicy
+
+        return VWPolicy(space, seed=seed)
+    if spec == "fixed:equal":
+        return Fixed.equal(space)
+    if spec == "fixed:rrf":
+        return Fixed.rrf(space)
+    if spec.startswith("fixed:single:"):
+        source = spec.removeprefix("fixed:single:")
+        if source not in space.names:
+            raise ValueError(f"no source {source!r} in the action space")
+        return Fixed.single(space, source)
+    learners: dict[str, type[PolicyBase]] = {
+        c.kind: c for c in (EpsilonGreedy, LinUCB, LinTS, SemiBandit)}
+    if spec not in learners:
+        raise ValueError(f"unknown policy {spec!r}")
+    return learners[spec](space, seed=seed)
 
 
 def load(state: dict[str, Any]) -> Policy:
@@ -37,4 +61,4 @@ def load(state: dict[str, Any]) -> Policy:
 
 
 __all__ = ["EpsilonGreedy", "Fixed", "LinTS", "LinUCB", "Policy", "PolicyBase", "SemiBandit",
-           "load"]
+           "create", "load"]

@@ -65,12 +65,16 @@ class SemiBandit(PolicyBase):
         self.index = {n: i for i, n in enumerate(space.names)}
         self.has_cost = any(c > 0 for c in self.costs)
         self.model_source = np.repeat(np.arange(len(self.caps)), self.caps)
-        # grid[s, j - 1]: the model of source s at level j, held at its last level past the cap
-        last = max(sum(self.caps) - 1, 0)
-        self.grid = np.array([[min(self.offsets[s] + min(j, max(c, 1)) - 1, last)
-                               for j in range(1, space.units + 1)]
+        self.names = space.names
+        # grid[s, u]: where source s's curve value at u units sits in `_values` (mean row, then
+        # optimistic row, one column per model and a last one held at 0): column 0 is c(0) = 0,
+        # past the cap the curve stays at its last level (the greedy never reads there)
+        n_models = int(sum(self.caps))
+        self.grid = np.array([[n_models if u == 0 or c == 0 else self.offsets[s] + min(u, c) - 1
+                               for u in range(space.units + 1)]
                               for s, c in enumerate(self.caps)], dtype=np.int64)
-        self.grid_on = np.array([[1.0 if c else 0.0] for c in self.caps])
+        self._values = np.zeros((2, n_models + 1))
+        self._full: dict[frozenset[str], tuple[UnitsArray, int]] = {}
         dim = self.featurizer.shared_dim + SOURCE_DIM
         self.bank = RidgeBank(int(sum(self.caps)), dim, l2)
         # choose and update of one search share the features (a Context is immutable)
@@ -83,20 +87,21 @@ class SemiBandit(PolicyBase):
         shared = self.featurizer.shared(context)
         out = np.empty((len(self.caps), self.bank.dim))
         out[:, : len(shared)] = shared
-        out[:, len(shared):] = self.featurizer.sources(context, self.space.names)
+        out[:, len(shared):] = self.featurizer.sources(context, self.names)
         self._memo = (context, out)
         return out
 
     def curves(self, context: Context) -> tuple[Curves, Curves]:
         """Per source: the mean curve and the optimistic curve, c(0) = 0, one entry per unit."""
-        rows = self.features(context)[self.model_source]
-        mean, var = self.bank.mean_var(rows)
-        opt = mean + self.alpha * np.sqrt(var)
-        m = np.maximum.accumulate(np.clip(mean[self.grid], 0.0, 1.0) * self.grid_on, axis=1)
-        o = np.maximum.accumulate(np.clip(opt[self.grid], 0.0, 1.0) * self.grid_on, axis=1)
-        zero = np.zeros((len(self.caps), 1))
-        means = np.concatenate([zero, m], axis=1)
-        return means.tolist(), np.maximum(np.concatenate([zero, o], axis=1), means).tolist()
+        mean, var = self.bank.mean_var(self.features(context)[self.model_source])
+        values = self._values
+        values[0, :-1] = mean
+        values[1, :-1] = mean + self.alpha * np.sqrt(var)
+        np.clip(values, 0.0, 1.0, out=values)
+        curves = np.maximum.accumulate(values[:, self.grid], axis=2)
+        np.maximum(curves[1], curves[0], out=curves[1])
+        means, opts = curves.tolist()
+        return means, opts
 
     def greedy(self, means: Curves, opts: Curves, blocked: list[bool]) -> Units:
         n, caps, first, costs = len(self.caps), self.caps, self.first, self.costs
@@ -135,9 +140,18 @@ class SemiBandit(PolicyBase):
     def neighbours(self, units: Units, blocked: list[bool]) -> list[Units]:
         """Allocations one unit away from `units`: one unit moved from one source to another
         (never leaving an expander without a first-stage source)."""
+        out: list[Units] = []
+        for s, t in self._moves(units, blocked):
+            moved = list(units)
+            moved[s] -= 1
+            moved[t] += 1
+            out.append(tuple(moved))
+        return out
+
+    def _moves(self, units: Units, blocked: list[bool]) -> list[tuple[int, int]]:
         n, caps, first = len(units), self.caps, self.first
         seeds = sum(1 for s in range(n) if units[s] and first[s])
-        out: list[Units] = []
+        moves = []
         for s in range(n):
             if not units[s]:
                 continue
@@ -145,50 +159,66 @@ class SemiBandit(PolicyBase):
             for t in range(n):
                 if t == s or blocked[t] or units[t] >= caps[t] or (last_seed and not first[t]):
                     continue
-                moved = list(units)
-                moved[s] -= 1
-                moved[t] += 1
-                out.append(tuple(moved))
-        return out
+                moves.append((s, t))
+        return moves
 
-    def _mixture(self, context: Context) -> tuple[Units, list[Units], UnitsArray,
-                                                  frozenset[str]]:
+    def _feasible(self, a: Units, blocked: list[bool]) -> bool:
+        if sum(a) > self.space.units:
+            return False
+        if any(u > c or (u and b) for u, c, b in zip(a, self.caps, blocked, strict=True)):
+            return False
+        return not any(a) or any(u and f for u, f in zip(a, self.first, strict=True))
+
+    def full(self, down: frozenset[str]) -> tuple[UnitsArray, int]:
+        """The feasible full allocations for this outage set, and how many units they use."""
+        hit = self._full.get(down)
+        if hit is None:
+            table = self.space.full_allocations(down)
+            hit = self._full[down] = (table, int(table[0].sum()))
+        return hit
+
+    def _mixture(self, context: Context) -> tuple[Units, list[bool], frozenset[str]]:
         down = context.unavailable()
-        blocked = [name in down for name in self.space.names]
+        blocked = [name in down for name in self.names]
         means, opts = self.curves(context)
-        best = self.greedy(means, opts, blocked)
-        return best, self.neighbours(best, blocked), self.space.full_allocations(down), down
+        return self.greedy(means, opts, blocked), blocked, down
 
-    def _probability(self, a: Units, best: Units, near: list[Units], full: UnitsArray,
+    def _probability(self, a: Units, best: Units, blocked: list[bool],
                      down: frozenset[str]) -> float:
-        eps_l = self.eps_local if near else 0.0
+        n_near = len(self._moves(best, blocked))
+        eps_l = self.eps_local if n_near else 0.0
         p = (1.0 - self.eps_global - eps_l) if a == best else 0.0
-        if near and a in near:
-            p += eps_l / len(near)
-        if sum(a) == int(full[0].sum()) and self.space.feasible(a, down):
-            p += self.eps_global / len(full)
+        if n_near and self._feasible(a, blocked):
+            diff = sorted(x - y for x, y in zip(a, best, strict=True) if x != y)
+            if diff == [-1, 1]:
+                p += eps_l / n_near
+        table, used = self.full(down)
+        if sum(a) == used and self._feasible(a, blocked):
+            p += self.eps_global / len(table)
         return p
 
     def _choose(self, context: Context, rng: np.random.Generator) -> Plan:
-        best, near, full, down = self._mixture(context)
-        if not any(best) and not full.any():
+        best, blocked, down = self._mixture(context)
+        table, _ = self.full(down)
+        if not any(best) and not table.any():
             return self.fallback(context)
         r = rng.random()
+        a = best
         if r < self.eps_global:
-            a: Units = tuple(int(u) for u in full[int(rng.integers(len(full)))])
-        elif r < self.eps_global + self.eps_local and near:
-            a = near[int(rng.integers(len(near)))]
-        else:
-            a = best
-        p = self._probability(a, best, near, full, down)
+            a = tuple(int(u) for u in table[int(rng.integers(len(table)))])
+        elif r < self.eps_global + self.eps_local:
+            near = self.neighbours(best, blocked)
+            if near:
+                a = near[int(rng.integers(len(near)))]
+        p = self._probability(a, best, blocked, down)
         return self.space.plan_from_units(a, propensity=p, policy=self.kind)
 
     def probability(self, context: Context, plan: Plan) -> float:
-        best, near, full, down = self._mixture(context)
-        if not any(best) and not full.any():
+        best, blocked, down = self._mixture(context)
+        if not any(best) and not self.full(down)[0].any():
             return 1.0 if plan.key == self.fallback(context).key else 0.0
         a = self.space.units_of(plan)
-        return 0.0 if a is None else self._probability(a, best, near, full, down)
+        return 0.0 if a is None else self._probability(a, best, blocked, down)
 
     def update(self, context: Context, plan: Plan, reward: Reward) -> None:
         models: list[int] = []
