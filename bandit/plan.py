@@ -150,6 +150,13 @@ class ActionSpace(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             out[index[name]] = k // self.step
         return tuple(out)
 
+    def latency(self, plan: Plan) -> float:
+        """The plan's latency cost in reward units: latency_weight * the cost of each source."""
+        if not self.latency_weight:
+            return 0.0
+        index = _index(self)
+        return self.latency_weight * sum(self.sources[index[n]].cost for n in plan.sources)
+
     def check(self, plan: Plan) -> list[str]:
         """Why `plan` breaks the budget rules (empty when it is valid)."""
         problems: list[str] = []

@@ -6,7 +6,8 @@ about the sources it runs. An arm is feasible when the context marks none of its
 with no feasible arm the policy falls back to an equal split over what is up.
 
 The learning target is `reward.hit` by default (did some source hold the taken entity: the
-candidate-recall objective) or `reward.value` (page-level, position-discounted). An outcome
+candidate-recall objective) or `reward.value` (page-level, position-discounted), minus the
+plan's latency cost when the space sets one. An outcome
 whose plan is not on the menu, or whose plan had a source fail, teaches nothing: the arm was not
 run as chosen, and an outage must not read as a miss.
 """
@@ -93,7 +94,7 @@ class MenuPolicy(PolicyBase):
         if i is None or plan.unavailable:
             return
         y = float(reward.hit) if self.target == "hit" else reward.value
-        self.bank.update_one(i, self.vector(context), y)
+        self.bank.update_one(i, self.vector(context), y - self.space.latency(plan))
 
     def config(self) -> dict[str, Any]:
         return super().config() | {
