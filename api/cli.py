@@ -122,6 +122,18 @@ def _train_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_text(_: argparse.Namespace) -> int:
+    from retrievers.text_embed import train_text
+
+    store = open_store()
+    try:
+        for line in train_text(store):
+            print(line)
+    finally:
+        store.close()
+    return 0
+
+
 def _where(_: argparse.Namespace) -> int:
     print(resolve().uri)
     return 0
@@ -185,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     graph_train.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     graph_train.add_argument("--threads", type=int, help="torch CPU threads")
     graph_train.set_defaults(func=_train_graph)
+    text_train = targets.add_parser(
+        "text", help="distil the static text model (once a machine) and embed entity texts "
+        "into the graph (only those missing or changed)")
+    text_train.set_defaults(func=_train_text)
     del targets
 
     srv = sub.add_parser("serve", help="run the search API and web page (Granian, ASGI)")

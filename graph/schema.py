@@ -24,6 +24,9 @@ SCHEMA_STATEMENTS: Final[tuple[LiteralString, ...]] = (
     "CREATE INDEX took_updated IF NOT EXISTS FOR ()-[t:TOOK]-() ON (t.updated)",
     # Popularity orders "top entities of a genre" and cold-start lists.
     "CREATE INDEX entity_popularity IF NOT EXISTS FOR (n:Entity) ON (n.popularity)",
+    # Entity-text vectors (retrievers/text_embed.py): the static model's 256 dimensions.
+    "CREATE VECTOR INDEX entity_text_vec IF NOT EXISTS FOR (n:Entity) ON n.text_vec "
+    "OPTIONS {indexConfig: {`vector.dimensions`: 256, `vector.similarity_function`: 'cosine'}}",
 )
 
 

@@ -11,6 +11,7 @@ from graph.store import GraphStore
 from retrievers.base import Query, Retriever
 from retrievers.fulltext import FullTextRetriever
 from retrievers.memory import InProcessMemoryLog, MemoryRetriever
+from retrievers.text_embed import TextEmbeddingRetriever
 from retrievers.understand import QueryUnderstanding
 
 QUERIES = ["taylor swift", "tayler", "Bjork", "true crime podcast", "rock", "shape of you",
@@ -22,6 +23,7 @@ FACTORIES: dict[str, tuple[str, Callable[[GraphStore], Retriever]]] = {
     "fulltext": ("neo4j", lambda s: FullTextRetriever(s)),  # type: ignore[arg-type]
     "memory": ("memory", lambda s: MemoryRetriever.build(s, InProcessMemoryLog())),
     "understand": ("memory", lambda s: QueryUnderstanding(s)),
+    "text": ("neo4j", lambda s: TextEmbeddingRetriever.build(s)),  # vectors read from the graph
 }
 
 
