@@ -2,101 +2,41 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
-import numpy.typing as npt
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from graph.model import Entity, Kind
 from graph.store import GraphStore
 from retrievers.base import Candidate, Query
-from retrievers.normalize import (
-    N_TRIGRAMS,
-    NameForms,
-    gram_text,
-    normalize,
-    phonetic_keys,
-    trigrams,
+from retrievers.fuzzy_tables import (
+    F32,
+    I32,
+    I64,
+    KINDS,
+    NAME_START_BONUS,
+    SUGGEST_WIDTH,
+    Mask,
+    Tables,
+    build_tables,
+    crc,
 )
+from retrievers.normalize import gram_text, normalize, phonetic_keys, trigrams
 
-I8 = npt.NDArray[np.int8]
-I32 = npt.NDArray[np.int32]
-I64 = npt.NDArray[np.int64]
-F32 = npt.NDArray[np.float32]
-U8 = npt.NDArray[np.uint8]
-U32 = npt.NDArray[np.uint32]
-Mask = npt.NDArray[np.bool_]
+__all__ = ["FuzzyIndex", "FuzzyRetriever", "Match", "build_tables"]
 
-KINDS: Final = tuple(Kind)
 POOL: Final = 2_000  # entries kept by n-gram overlap
 RERANK: Final = 200  # entries scored with WRatio (~3 us each, 25x the Indel ratio)
 BUDGET: Final = 150_000  # postings counted per query; rarer lists first, common ones skipped
 SHORT: Final = 3  # keys this short have almost no trigrams: word-prefix matches join the pool
 SHORT_POOL: Final = 200
-CHUNK: Final = 100_000  # names per vectorized trigram pass at build
-SUGGEST_WIDTH: Final = 16  # sort-key bytes per word start; longer prefixes are verified
-NAME_START_BONUS: Final = 0.25  # type-ahead: a match at the name's start beats one mid-name
+LINK_POOL, LINK_BUDGET = 500, 40_000  # linking wants whole-name matches: a narrower pool serves
 W_TEXT, W_SOUND, W_POP = 0.88, 0.07, 0.05  # fuzzy score = FUZZY_CAP * weighted sum
 EXACT_KEY, EXACT_COMPACT, FUZZY_CAP = 0.95, 0.90, 0.89  # (+ W_POP * popularity): exact first
-
-
-class _Pool:
-    """Many strings in one UTF-8 buffer with offsets: ~1 byte per char, no object per string."""
-
-    def __init__(self, items: Iterable[str]) -> None:
-        parts = [s.encode() for s in items]
-        self.buf = b"".join(parts)
-        self.starts = np.zeros(len(parts) + 1, np.int64)
-        np.cumsum([len(b) for b in parts], out=self.starts[1:])
-        self.nbytes = len(self.buf) + self.starts.nbytes
-
-    def __getitem__(self, i: int) -> str:
-        return self.buf[self.starts[i]:self.starts[i + 1]].decode()
-
-
-class _KeyPool:
-    """ASCII strings (normalized keys) in one str, so slices need no decoding. ASCII takes a byte
-    a char in a str; other text could widen the whole str to 4, hence UTF-8 bytes in `_Pool`."""
-
-    def __init__(self, items: Sequence[str]) -> None:
-        self.text = "".join(items)
-        self.starts = np.zeros(len(items) + 1, np.int64)
-        np.cumsum([len(s) for s in items], out=self.starts[1:])
-        self.nbytes = len(self.text) + self.starts.nbytes
-
-    def take(self, idx: I32) -> list[str]:
-        text, ends = self.text, self.starts[idx + 1].tolist()
-        return [text[s:e] for s, e in zip(self.starts[idx].tolist(), ends, strict=True)]
-
-
-def _csr(keys: I32 | I64, owners: I32 | I64, n_keys: int, n_owners: int) -> tuple[I64, I32]:
-    """Posting lists: owners of key j are postings[offsets[j]:offsets[j+1]], ascending, unique.
-    One int64 array of (key, owner) pairs, sorted and rewritten in place: few temporaries."""
-    pairs = keys.astype(np.int64) * n_owners + owners
-    pairs.sort()  # np.unique would hash: 10x slower here
-    keep = np.ones(len(pairs), np.bool_)
-    np.not_equal(pairs[1:], pairs[:-1], out=keep[1:])
-    pairs = pairs[keep]
-    offsets = np.searchsorted(pairs, np.arange(n_keys + 1, dtype=np.int64) * n_owners)
-    np.remainder(pairs, n_owners, out=pairs)
-    return offsets, pairs.astype(np.int32)
-
-
-def _crc(s: str) -> int:
-    # CRC-32, not hash(): str hashes differ between processes, and an index may be pickled.
-    return zlib.crc32(s.encode())
-
-
-def _hash_table(strings: Sequence[str]) -> tuple[U32, I32]:
-    """Sorted CRCs and their entries: exact lookup in 8 bytes an entry, not a dict's ~100.
-    CRC-32 collides now and then at a million names; lookups compare the strings anyway."""
-    hashes = np.fromiter(map(_crc, strings), np.uint32, len(strings))
-    order = np.argsort(hashes, kind="stable").astype(np.int32)
-    return hashes[order], order
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,120 +53,6 @@ class Match:
     @property
     def reason(self) -> str:
         return f'{"alias" if self.alias else "name"} "{self.text}"'
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Tables:
-    """Everything a query reads, built at once and swapped whole on refresh."""
-
-    version: int
-    ent_ids: _Pool  # entities in id order, so entity index order is id order
-    ent_pop: F32
-    entry_ent: I32  # entries: an entity's name, then its distinct aliases
-    entry_alias: Mask
-    entry_ngrams: npt.NDArray[np.int16]
-    entry_kind: I8  # the entity's, copied so that blocking gathers once
-    entry_pop8: U8  # the entity's popularity in 1/255ths
-    key_off: U8  # NameForms.key_offset: full form = "the " + key where it is 4
-    texts: _Pool  # original spelling, for reasons
-    keys: _KeyPool
-    gram_off: I64
-    gram_post: I32
-    sound_ids: dict[str, int]
-    sound_off: I64
-    sound_post: I32
-    exact: dict[str, tuple[U32, I32]]  # "key"/"compact" -> _hash_table
-    ws_sort: npt.NDArray[np.bytes_]  # word starts of full forms, by their first bytes
-    ws_entry: I32
-    ws_off: U8
-    ws_kind: I8
-    ws_rank: I32  # place in (popularity + name-start bonus desc, entity id, entry)
-
-    @property
-    def nbytes(self) -> int:
-        values = [getattr(self, f.name) for f in fields(self)]
-        values += [a for pair in self.exact.values() for a in pair]
-        return sum(getattr(v, "nbytes", 0) for v in values) + 80 * len(self.sound_ids)
-
-
-def _entries(ents: Sequence[Entity]) -> list[tuple[int, bool, str, NameForms]]:
-    """(entity, is alias, text, forms): one per distinct normalized name or alias, none empty."""
-    rows: list[tuple[int, bool, str, NameForms]] = []
-    for i, e in enumerate(ents):
-        seen: set[str] = set()
-        for j, text in enumerate((e.name, *e.aliases)):
-            f = normalize(text)
-            if f.key and f.full not in seen:
-                seen.add(f.full)
-                rows.append((i, j > 0, text, f))
-    return rows
-
-
-def _gram_index(forms: Sequence[NameForms]) -> tuple[I64, I32]:
-    codes, owners = [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
-    for lo in range(0, len(forms), CHUNK):  # chunks bound the per-character temporaries
-        c, o = trigrams([gram_text(f) for f in forms[lo:lo + CHUNK]])
-        codes.append(c)
-        owners.append(o + lo)
-    return _csr(np.concatenate(codes), np.concatenate(owners), N_TRIGRAMS, max(1, len(forms)))
-
-
-def _sound_index(forms: Sequence[NameForms]) -> tuple[dict[str, int], I64, I32]:
-    ids: dict[str, int] = {}
-    pairs = [(ids.setdefault(c, len(ids)), i) for i, f in enumerate(forms)
-             for c in phonetic_keys(f.key)]
-    keys, owners = np.array(pairs, np.int64).reshape(-1, 2).T
-    return (ids, *_csr(keys, owners, len(ids), max(1, len(forms))))
-
-
-def _word_starts(forms: Sequence[NameForms], pop: F32,
-                 entry_ent: I32) -> tuple[npt.NDArray[np.bytes_], I32, U8, I32]:
-    """Every word start of every full form, sorted by its next SUGGEST_WIDTH bytes, with its
-    entry, offset, and rank for type-ahead."""
-    fulls = _Pool(f.full for f in forms)
-    buf, starts = np.frombuffer(fulls.buf, np.uint8), fulls.starts
-    space = buf == 32
-    word = ~space & np.concatenate(([True], space[:-1]))[:len(buf)]
-    word[starts[:-1][np.diff(starts) > 0]] = True  # each name's first char (never a space)
-    at = np.flatnonzero(word)
-    entry = np.searchsorted(starts, at, side="right") - 1
-    keep = at - starts[entry] < 256  # word starts past 255 chars: not worth wider offsets
-    at, entry = at[keep], entry[keep]
-    end = starts[entry + 1]
-    cols = np.zeros((len(at), SUGGEST_WIDTH), np.uint8)
-    for j in range(SUGGEST_WIDTH):  # column by column: no (rows x width) index temporary
-        cols[:, j] = np.where(at + j < end, buf[np.minimum(at + j, len(buf) - 1)], 0)
-    rows: npt.NDArray[np.bytes_] = cols.view(f"S{SUGGEST_WIDTH}").ravel()
-    order = np.argsort(rows, kind="stable")
-    entry, off = entry[order].astype(np.int32), (at - starts[entry])[order].astype(np.uint8)
-    key_off = np.array([f.key_offset for f in forms], np.uint8)
-    score = pop[entry] + np.where(off <= key_off[entry], NAME_START_BONUS, 0.0)
-    by_rank = np.lexsort((entry, entry_ent[entry], -score.astype(np.float32)))
-    rank = np.empty(len(by_rank), np.int32)
-    rank[by_rank] = np.arange(len(by_rank), dtype=np.int32)  # unique, so top-m is exact
-    return rows[order], entry.astype(np.int32), off, rank
-
-
-def build_tables(entities: Iterable[Entity], version: int) -> _Tables:
-    """Index entities (any order, unique ids) for `FuzzyIndex`."""
-    ents = sorted(entities, key=lambda e: e.id)  # entity order is id order: ties break by id
-    kind = np.array([KINDS.index(e.kind) for e in ents], np.int8)
-    pop = np.clip(np.array([e.popularity for e in ents], np.float32), 0.0, 1.0)
-    rows = _entries(ents)
-    forms = [r[3] for r in rows]
-    entry_ent = np.array([r[0] for r in rows], np.int32)
-    gram_off, gram_post = _gram_index(forms)
-    ngrams = np.bincount(gram_post, minlength=len(forms)).clip(max=2**15 - 1).astype(np.int16)
-    ws_sort, ws_entry, ws_off, ws_rank = _word_starts(forms, pop[entry_ent], entry_ent)
-    exact = {"key": _hash_table([f.key for f in forms]),
-             "compact": _hash_table([f.compact for f in forms])}
-    return _Tables(
-        version, _Pool(e.id for e in ents), pop, entry_ent,
-        np.array([r[1] for r in rows], np.bool_), ngrams, kind[entry_ent],
-        np.round(pop[entry_ent] * 255).astype(np.uint8),
-        np.array([f.key_offset for f in forms], np.uint8), _Pool(r[2] for r in rows),
-        _KeyPool([f.key for f in forms]), gram_off, gram_post, *_sound_index(forms), exact,
-        ws_sort, ws_entry, ws_off, kind[entry_ent[ws_entry]], ws_rank)
 
 
 def _text_scores(key: str, keys: list[str]) -> F32:
@@ -260,7 +86,7 @@ class FuzzyIndex:
     these arrays, never the store; `refresh` swaps in a rebuilt set whole.
     """
 
-    def __init__(self, tables: _Tables) -> None:
+    def __init__(self, tables: Tables) -> None:
         self._t = tables
 
     @classmethod
@@ -302,9 +128,8 @@ class FuzzyIndex:
         allowed = _allowed(kinds)
         exact_key = self._exact(t, "key", forms.key, allowed)
         exact_compact = self._exact(t, "compact", forms.compact, allowed)
-        sound = [t.sound_post[t.sound_off[j]:t.sound_off[j + 1]]
-                 for j in (t.sound_ids.get(c) for c in phonetic_keys(forms.key)) if j is not None]
-        pool, contain = self._block(t, forms, sound, allowed)
+        sound = self._sound(t, phonetic_keys(forms.key))
+        pool, contain = self._block(t, np.unique(trigrams([gram_text(forms)])[0]), sound, allowed)
         sure = [exact_key, exact_compact]
         if len(forms.key) <= SHORT:
             sure.append(t.ws_entry[self._top_rows(t, forms.key, allowed, SHORT_POOL)])
@@ -331,28 +156,79 @@ class FuzzyIndex:
                 zip(entries.tolist(), scores.tolist(), pop.tolist(), start.tolist(), strict=True)]
 
     @staticmethod
-    def _exact(t: _Tables, which: str, value: str, allowed: Mask | None) -> I32:
+    def _exact(t: Tables, which: str, value: str, allowed: Mask | None) -> I32:
         """Entries whose key (`which` "key") or compact form ("compact") equals `value`."""
         hashes, entries = t.exact[which]
-        h = _crc(value)
+        h = crc(value)
         found = entries[np.searchsorted(hashes, h, "left"):np.searchsorted(hashes, h, "right")]
         keys = t.keys.take(found)
         found = found[[(s if which == "key" else s.replace(" ", "")) == value for s in keys]]
         return found if allowed is None else found[allowed[t.entry_kind[found]]]
 
+    def link(self, spans: Sequence[str], k: int, kinds: frozenset[Kind] = frozenset(), *,
+             partial: bool = False) -> list[list[Match]]:
+        """For each span (a part of a query), the k entities whose whole name or alias is most
+        like it (with `partial`, whose first words are: "tayler" -> "Taylor Swift"): Indel
+        ratio of normalized keys, 1 for an equal key, popularity breaking ties;
+        `extra["edits"]` is the edit distance (a swap of neighbours counts one).
+
+        One blocking pass over all the spans' trigrams and sound keys serves every span, so
+        linking a query's prefixes and suffixes costs about one search, not one each."""
+        t = self._t
+        forms = [normalize(s) for s in spans]
+        out: list[list[Match]] = [[] for _ in spans]
+        live = [i for i, f in enumerate(forms) if f.key]
+        if k <= 0 or not live or not len(t.entry_ent):
+            return out
+        allowed = _allowed(kinds)
+        codes = np.unique(trigrams([gram_text(forms[i]) for i in live])[0])
+        sound = self._sound(t, list(dict.fromkeys(
+            c for i in live for c in phonetic_keys(forms[i].key))))
+        exact = [self._exact(t, "key", forms[i].key, allowed) for i in live]
+        blocked = self._block(t, codes, sound, allowed, LINK_POOL, LINK_BUDGET)[0]
+        pool = np.union1d(blocked, np.concatenate(exact)).astype(np.int32)
+        keys = t.keys.take(pool)
+        ents = t.entry_ent[pool]
+        pop = t.ent_pop[ents]
+        whole = None if partial else process.cdist(
+            [forms[i].key for i in live], keys, scorer=fuzz.ratio, dtype=np.float32) / 100
+        words = [key.split() for key in keys] if partial else []
+        starts: dict[int, list[str]] = {}  # word count -> each key's first that many words
+        for row, (i, exact_i) in enumerate(zip(live, exact, strict=True)):
+            n = len(forms[i].key.split())
+            if partial and n not in starts:
+                starts[n] = [" ".join(w[:n]) for w in words]
+            against = starts[n] if partial else keys
+            sim = whole[row] if whole is not None else process.cdist(
+                [forms[i].key], against, scorer=fuzz.ratio, dtype=np.float32)[0] / 100
+            text = np.where(np.isin(pool, exact_i), np.float32(1.0), sim)
+            order = np.lexsort((pool, ents, -(text + 0.01 * pop)))
+            _, first = np.unique(ents[order], return_index=True)
+            best = order[np.sort(first)[:k]].tolist()
+            out[i] = [self._match(t, int(pool[j]), float(text[j]), {
+                "text": float(text[j]), "popularity": float(pop[j]),
+                "edits": float(OSA.distance(forms[i].key, against[j]))}) for j in best]
+        return out
+
     @staticmethod
-    def _block(t: _Tables, forms: NameForms, sound: list[I32],
-               allowed: Mask | None) -> tuple[I32, F32]:
-        """The POOL entries sharing most grams and sound keys, with their share of the weight
-        counted. Lists go rarest first until BUDGET postings: common grams say little, cost most."""
-        codes = np.unique(trigrams([gram_text(forms)])[0])
+    def _sound(t: Tables, codes: Sequence[str]) -> list[I32]:
+        """Posting lists of the given sound keys that the index knows."""
+        return [t.sound_post[t.sound_off[j]:t.sound_off[j + 1]]
+                for j in (t.sound_ids.get(c) for c in codes) if j is not None]
+
+    @staticmethod
+    def _block(t: Tables, codes: I32, sound: list[I32], allowed: Mask | None,
+               pool: int = POOL, budget: int = BUDGET) -> tuple[I32, F32]:
+        """The POOL entries sharing most of the trigrams `codes` and sound keys, with their share
+        of the weight counted. Lists go rarest first until BUDGET postings: common grams say
+        little and cost most."""
         lists = [(t.gram_post[t.gram_off[c]:t.gram_off[c + 1]], 1) for c in codes.tolist()]
         lists = sorted([(p, w) for p, w in lists + [(s, 2) for s in sound] if len(p)],
                        key=lambda pw: len(pw[0]))
         chosen: list[I32] = []
         weight = total = 0
         for post, w in lists:
-            if chosen and total + len(post) > BUDGET:
+            if chosen and total + len(post) > budget:
                 break
             chosen += [post] * w
             weight, total = weight + w, total + len(post)
@@ -364,26 +240,26 @@ class FuzzyIndex:
         if allowed is not None:
             keep = allowed[t.entry_kind[uniq]]
             uniq, counts = uniq[keep], counts[keep]
-        if len(uniq) > POOL:
-            take = FuzzyIndex._cut(t, uniq, counts, len(codes))
+        if len(uniq) > pool:
+            take = FuzzyIndex._cut(t, uniq, counts, len(codes), pool)
             uniq, counts = uniq[take], counts[take]
         return uniq, (counts / weight).astype(np.float32)
 
     @staticmethod
-    def _cut(t: _Tables, uniq: I32, counts: I64, n_grams: int) -> I64:
-        """Positions of the POOL best by overlap. Only entries tied at the cut are ranked further
+    def _cut(t: Tables, uniq: I32, counts: I64, n_grams: int, pool: int) -> I64:
+        """Positions of the `pool` best by overlap. Only entries tied at the cut are ranked further
         (gram count near the query's, then popularity): gathers over all would cost more."""
         at_least = np.cumsum(np.bincount(counts)[::-1])[::-1]  # [c]: how many have >= c
-        cut = int(np.flatnonzero(at_least >= POOL)[-1])
+        cut = int(np.flatnonzero(at_least >= pool)[-1])
         sure, tied = np.flatnonzero(counts > cut), np.flatnonzero(counts == cut)
-        need = POOL - len(sure)
+        need = pool - len(sure)
         if len(tied) > need:
             gap = np.abs(t.entry_ngrams[uniq[tied]].astype(np.int32) - n_grams)
             tied = tied[np.argpartition(gap * 256 - t.entry_pop8[uniq[tied]], need - 1)[:need]]
         return np.concatenate([sure, tied])
 
     @staticmethod
-    def _top_rows(t: _Tables, prefix: str, allowed: Mask | None, k: int) -> I32:
+    def _top_rows(t: Tables, prefix: str, allowed: Mask | None, k: int) -> I32:
         """The best word-start row starting with `prefix` of each of the k best entities."""
         b = prefix.encode()[:SUGGEST_WIDTH]
         lo = int(np.searchsorted(t.ws_sort, b))
@@ -406,7 +282,7 @@ class FuzzyIndex:
             m *= 4
 
     @staticmethod
-    def _cheap(t: _Tables, key: str, pool: I32, contain: F32) -> tuple[I32, list[str]]:
+    def _cheap(t: Tables, key: str, pool: I32, contain: F32) -> tuple[I32, list[str]]:
         """Keep RERANK entries by Indel ratio or gram containment (WRatio's whole-string and
         substring cases at 1/25 of its cost), popularity breaking near-ties."""
         keys = t.keys.take(pool)
@@ -417,7 +293,7 @@ class FuzzyIndex:
         top = np.argpartition(-cheap, RERANK - 1)[:RERANK]
         return pool[top], [keys[i] for i in top.tolist()]
 
-    def _final(self, t: _Tables, key: str, pool: I32, keys: list[str], sound: list[I32],
+    def _final(self, t: Tables, key: str, pool: I32, keys: list[str], sound: list[I32],
                exact_key: Mask, exact_compact: Mask, k: int) -> list[Match]:
         text = _text_scores(key, keys)
         hits = np.zeros(len(pool), np.float32)
@@ -438,7 +314,7 @@ class FuzzyIndex:
                 for i in order[np.sort(first)[:k]].tolist()]
 
     @staticmethod
-    def _match(t: _Tables, entry: int, score: float, extra: dict[str, float]) -> Match:
+    def _match(t: Tables, entry: int, score: float, extra: dict[str, float]) -> Match:
         return Match(t.ent_ids[int(t.entry_ent[entry])], KINDS[t.entry_kind[entry]],
                      min(max(score, 0.0), 1.0), t.texts[entry], bool(t.entry_alias[entry]), extra)
 

@@ -22,6 +22,7 @@ _APOSTROPHE: Final = re.compile(r"['`\u00b4]")  # "Don't" -> "dont", not "don t"
 _INITIAL: Final = re.compile(r"(?<![a-z0-9])([a-z])\.")
 # "Beatles, The" and "Day To Remember, A": library-catalog order, moved back to the front.
 _TRAILING_ARTICLE: Final = re.compile(r"^(.+?)\s*,\s*(the|a|an)\s*$")
+_TRAILING_ARTICLE_ANY_CASE: Final = re.compile(_TRAILING_ARTICLE.pattern, re.IGNORECASE)
 _NON_WORD: Final = re.compile(r"[^a-z0-9]+")
 # Only "the" is dropped from the front: "a"/"an" start too many real names ("A-ha", "A Tribe").
 LEADING_ARTICLE: Final = "the"
@@ -78,6 +79,12 @@ def normalize(text: str) -> NameForms:
     else:
         key, offset = full, 0
     return NameForms(full, key, key.replace(" ", ""), offset)
+
+
+def article_first(text: str) -> str:
+    """"Beatles, The" -> "The Beatles": a library-catalog article put back in front."""
+    moved = _TRAILING_ARTICLE_ANY_CASE.match(text.strip()) if "," in text else None
+    return f"{moved.group(2)} {moved.group(1)}" if moved else text
 
 
 @lru_cache(maxsize=1 << 16)

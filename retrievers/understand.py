@@ -6,9 +6,11 @@ kind podcast, text "true crime". "sad trap playlist" -> kind playlist, genre tra
 "90s rock" -> genre rock, years 1990-1999. Each interpretation has a confidence; the best ones
 become a structured search (this module is also a Retriever) and features for the bandit.
 
-Artist names are linked by an injected matcher (text -> [(artist id, score 0..1)]): the fuzzy
-name index in production, exact names by default. Everything else is read once from the store
-into small in-process tables.
+Artist names are linked by a `Linker`: for every prefix and suffix of the query at once, the
+artists named like it. `fuzzy_linker` links through a fuzzy name index (typos, sound-alikes,
+spacing), accepting a link within a few edits for the span's length; with nothing injected,
+names must match exactly. A plain per-text `ArtistMatcher` is accepted too. Everything else is
+read once from the store into small in-process tables.
 """
 
 from __future__ import annotations
@@ -24,9 +26,14 @@ from rapidfuzz import fuzz, process
 from graph.model import Entity, Kind, RelType
 from graph.store import GraphStore
 from retrievers.base import Candidate, Query
+from retrievers.fuzzy import FuzzyIndex
 from retrievers.memory import query_key
+from retrievers.normalize import article_first
 
 ArtistMatcher = Callable[[str], list[tuple[str, float]]]
+# (spans, partial) -> per span [(artist id, link score 0..1)], accepted links only. `partial`
+# links a span to the first words of a name ("tayler" -> "Taylor Swift").
+Linker = Callable[[Sequence[str], bool], list[list[tuple[str, float]]]]
 
 KIND_WORDS: Final = {
     "song": Kind.SONG, "songs": Kind.SONG, "track": Kind.SONG, "tracks": Kind.SONG,
@@ -37,7 +44,37 @@ KIND_WORDS: Final = {
     "episode": Kind.EPISODE, "episodes": Kind.EPISODE, "genre": Kind.GENRE,
 }
 _DECADE = re.compile(r"^(?:(19|20)?(\d)0s|(19|20)(\d{2}))$")
-MIN_LINK: Final = 0.8  # artist links below this score are not trusted
+MIN_LINK: Final = 0.8  # matcher links below this score are not trusted
+MIN_SONG: Final = 75  # WRatio of the rest of the query against one of the artist's songs
+MAX_SPAN_WORDS: Final = 6  # artist names longer than this are left to the name retrievers
+PARTIAL_LINKS: Final = 5  # artists tried per partial span ("tayler" -> every Taylor)
+MAX_PARTIAL_WORDS: Final = 5  # "first name + song title" queries are short
+PARTIAL_FACTOR: Final = 0.85  # a partial name is weaker evidence than a whole one
+MAX_SCAN: Final = 3_000  # entities checked per reading for its kind and years
+MAX_TEXT_CHECKS: Final = 300  # of those, matched against the reading's leftover text
+# Words left over beside an artist name that name no song: "Count Basie and His Orchestra",
+# "Offspring, The". They are explained by the artist reading rather than matched to a title.
+FILLER: Final = frozenset({"the", "a", "an", "and", "his", "her", "their", "with", "feat", "ft",
+                           "featuring", "orchestra", "band", "group", "trio", "quartet",
+                           "ensemble", "friends", "crew"})
+
+
+def allowed_edits(n: int) -> int:
+    """Edits a link may need for a span of n characters (Lucene's AUTO, one more when long)."""
+    return 0 if n <= 3 else 1 if n <= 7 else 2 if n <= 14 else 3
+
+
+def fuzzy_linker(index: FuzzyIndex) -> Linker:
+    """A Linker over a fuzzy name index (best an artist-only one): links within
+    `allowed_edits` of the span, scored by similarity but never below MIN_LINK."""
+    artists = frozenset({Kind.ARTIST})
+
+    def link(spans: Sequence[str], partial: bool) -> list[list[tuple[str, float]]]:
+        found = index.link(spans, PARTIAL_LINKS if partial else 2, artists, partial=partial)
+        return [[(m.entity_id, max(m.score, MIN_LINK)) for m in matches
+                 if m.extra["edits"] <= allowed_edits(len(query_key(span)))]
+                for span, matches in zip(spans, found, strict=True)]
+    return link
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +93,12 @@ class Interpretation:
 class _Tables:
     entities: dict[str, Entity] = field(default_factory=dict)
     songs_by_artist: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    song_keys: dict[str, list[str]] = field(default_factory=dict)  # artist -> its songs' keys
     by_genre: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     genre_keys: dict[str, str] = field(default_factory=dict)  # normalized name -> genre id
     by_kind: dict[Kind, list[str]] = field(default_factory=lambda: defaultdict(list))
+    artist_keys: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    text_keys: dict[str, str] = field(default_factory=dict)  # filled as readings need them
 
 
 def _tables(store: GraphStore) -> _Tables:
@@ -67,6 +107,9 @@ def _tables(store: GraphStore) -> _Tables:
         t.by_kind[e.kind].append(e.id)
         if e.kind is Kind.GENRE:
             t.genre_keys.setdefault(query_key(e.name), e.id)
+        elif e.kind is Kind.ARTIST:
+            for name in dict.fromkeys(query_key(n) for n in (e.name, *e.aliases)):
+                t.artist_keys[name].append(e.id)
     for rel in store.iter_relations():
         if rel.type is RelType.PERFORMED_BY:
             t.songs_by_artist[rel.dst].append(rel.src)
@@ -75,6 +118,8 @@ def _tables(store: GraphStore) -> _Tables:
     for lists in (t.songs_by_artist, t.by_genre, t.by_kind):
         for ids in lists.values():
             ids.sort(key=lambda i: (-t.entities[i].popularity, i))
+    t.song_keys = {a: [query_key(t.entities[s].name) for s in songs]
+                   for a, songs in t.songs_by_artist.items()}
     return t
 
 
@@ -95,33 +140,65 @@ def _decade(word: str) -> tuple[int, int] | None:
     return start, start + 9
 
 
+def _splits(words: list[str]) -> list[tuple[list[str], list[str]]]:
+    """(span, rest) with the span a prefix or a suffix, longest spans first."""
+    out = []
+    for cut in range(min(len(words), MAX_SPAN_WORDS), 0, -1):
+        out.append((words[:cut], words[cut:]))
+        if cut < len(words):
+            out.append((words[-cut:], words[:-cut]))
+    return out
+
+
 class QueryUnderstanding:
     """Parses queries into interpretations and serves them as a structured Retriever."""
 
     name = "understand"
 
-    def __init__(self, store: GraphStore, artist_matcher: ArtistMatcher | None = None) -> None:
+    def __init__(self, store: GraphStore, artist_matcher: ArtistMatcher | None = None, *,
+                 linker: Linker | None = None) -> None:
         self.t = _tables(store)
-        self.match_artist = artist_matcher or self._exact_artist
+        if linker is not None:
+            self.link: Linker = linker
+        elif artist_matcher is not None:
+            matcher = artist_matcher
 
-    def _exact_artist(self, text: str) -> list[tuple[str, float]]:
-        key = query_key(text)
-        return [(i, 1.0) for i in self.t.by_kind[Kind.ARTIST]
-                if query_key(self.t.entities[i].name) == key][:3]
+            def per_span(spans: Sequence[str], partial: bool) -> list[list[tuple[str, float]]]:
+                return [[] if partial else [(a, s) for a, s in matcher(x) if s >= MIN_LINK]
+                        for x in spans]
+            self.link = per_span
+        else:
+            self.link = self._exact_links
+
+    def _exact_links(self, spans: Sequence[str], partial: bool) -> list[list[tuple[str, float]]]:
+        if partial:
+            return [[] for _ in spans]
+        return [[(i, 1.0) for i in self.t.artist_keys.get(query_key(s), [])[:3]] for s in spans]
+
+    def kind_of(self, entity_id: str) -> Kind | None:
+        e = self.t.entities.get(entity_id)
+        return None if e is None else e.kind
 
     def interpret(self, text: str) -> list[Interpretation]:
         """Interpretations, most confident first (empty when no structure was found)."""
-        words = query_key(text).split()
+        words = query_key(article_first(text)).split()
         kinds = frozenset(KIND_WORDS[w] for w in words if w in KIND_WORDS)
         years = next((d for w in words if (d := _decade(w)) is not None), None)
         rest = [w for w in words if w not in KIND_WORDS and _decade(w) is None and w != "by"]
-        genres, rest = self._genres(rest)
-        found = [*self._artist_readings(rest, kinds, genres, years)]
-        if kinds or genres or years:
-            structure = sum((bool(kinds), bool(genres), bool(years)))
-            found.append(Interpretation(kinds, None, genres, years, " ".join(rest),
-                                        confidence=0.3 + 0.2 * structure - 0.05 * len(rest),
-                                        explanation=self._explain(kinds, None, genres, years)))
+        genres, without = self._genres(rest)
+        # An artist name may hold genre words ("Hot Hot Heat"): try it whole first, unless the
+        # genres are all there is ("chillout", "hip hop": a genre, even if some artist is so
+        # named).
+        whole = genres and without and len(rest) <= MAX_SPAN_WORDS
+        found = self._artist_readings(rest, kinds, (), years) if whole else []
+        if not found:
+            found = self._artist_readings(without, kinds, genres, years)
+            if kinds or genres or years:
+                structure = sum((bool(kinds), bool(genres), bool(years)))
+                found.append(Interpretation(
+                    kinds, None, genres, years, " ".join(without),
+                    confidence=0.3 + 0.2 * structure - 0.05 * len(without),
+                    explanation=self._explain(kinds, None, genres, years)))
         return sorted(found, key=lambda i: -i.confidence)
 
     def _genres(self, words: list[str]) -> tuple[tuple[str, ...], list[str]]:
@@ -143,35 +220,44 @@ class QueryUnderstanding:
     def _artist_readings(self, words: list[str], kinds: frozenset[Kind],
                          genres: tuple[str, ...], years: tuple[int, int] | None
                          ) -> list[Interpretation]:
-        """Split the words into an artist name (a prefix or a suffix) and the rest."""
-        out = []
-        for cut in range(len(words), 0, -1):
-            splits = [(words[:cut], words[cut:])]
-            if cut < len(words):
-                splits.append((words[-cut:], words[:-cut]))
-            for span, rest in splits:
-                for artist, score in self.match_artist(" ".join(span))[:2]:
-                    if score < MIN_LINK:
-                        continue
-                    out.extend(self._with_artist(artist, score, rest, kinds, genres, years))
+        """Split the words into an artist name (a prefix or a suffix) and the rest; the longest
+        span that links (and whose rest names one of the artist's songs) wins. Failing that, a
+        span may be the start of a name when the rest names a song of that artist."""
+        if not words:
+            return []
+        splits = _splits(words)
+        links = self.link([" ".join(span) for span, _ in splits], False)
+        for n_words in range(len(splits[0][0]), 0, -1):
+            out = [r for (span, rest), found in zip(splits, links, strict=True)
+                   if len(span) == n_words for artist, score in found[:2]
+                   for r in self._with_artist(artist, score, rest, kinds, genres, years)]
             if out:
-                break  # the longest span that links wins
-        return out
+                return out
+        partial = [(span, rest) for span, rest in splits
+                   if rest and len(span) <= 2 and len(words) <= MAX_PARTIAL_WORDS]
+        if not partial:
+            return []
+        found_partial = self.link([" ".join(span) for span, _ in partial], True)
+        out = [r for (_, rest), found in zip(partial, found_partial, strict=True)
+               for artist, score in found
+               for r in self._with_artist(artist, score * PARTIAL_FACTOR, rest, kinds, genres,
+                                          years)]
+        return sorted(out, key=lambda r: -r.confidence)[:2]
 
     def _with_artist(self, artist: str, score: float, rest: list[str], kinds: frozenset[Kind],
                      genres: tuple[str, ...], years: tuple[int, int] | None
                      ) -> list[Interpretation]:
         name = self.t.entities[artist].name
-        if not rest:
-            conf = score * (0.9 if kinds else 0.8)
+        if all(w in FILLER for w in rest):
+            conf = score * (0.9 if kinds else 0.8) * (0.95 if rest else 1.0)
             return [Interpretation(kinds, artist, genres, years, "", confidence=conf,
                                    explanation=self._explain(kinds, artist, genres, years))]
-        songs = self.t.songs_by_artist.get(artist, [])
-        names = {s: query_key(self.t.entities[s].name) for s in songs}
-        best = process.extractOne(" ".join(rest), names, scorer=fuzz.WRatio, score_cutoff=75)
+        keys = self.t.song_keys.get(artist, [])
+        title = " ".join(rest)
+        best = process.extractOne(title, keys, scorer=fuzz.WRatio, score_cutoff=MIN_SONG)
         if best is None:
             return []
-        song = best[2]
+        song = self.t.songs_by_artist[artist][best[2]]
         return [Interpretation(frozenset({Kind.SONG}), artist, genres, years, "", entity=song,
                                confidence=score * best[1] / 100,
                                explanation=f"{self.t.entities[song].name!r} by {name} "
@@ -190,41 +276,57 @@ class QueryUnderstanding:
     def retrieve(self, query: Query, k: int) -> list[Candidate]:
         if k <= 0:
             return []
+        return self.from_readings(self.interpret(query.text), query, k)
+
+    def from_readings(self, readings: Sequence[Interpretation], query: Query,
+                      k: int) -> list[Candidate]:
+        """The structured search for readings already made (see `interpret`): the best two,
+        each entity scored by its reading's confidence, decaying with its place."""
         out: dict[str, Candidate] = {}
-        for reading in self.interpret(query.text)[:2]:
+        for reading in readings[:2]:
             for rank, eid in enumerate(self._entities_for(reading, query.kinds, k)):
                 score = reading.confidence / (1 + 0.1 * rank)
                 if eid not in out or out[eid].score < score:
                     out[eid] = Candidate(eid, score, self.name, reading.explanation)
         return sorted(out.values(), key=lambda c: (-c.score, c.entity_id))[:k]
 
-    def _entities_for(self, r: Interpretation, wanted: frozenset[Kind], k: int) -> list[str]:
+    def _pool(self, r: Interpretation) -> Sequence[str]:
         if r.entity is not None:
-            pool: Sequence[str] = [r.entity]
-        elif r.artist is not None:
-            pool = self.t.songs_by_artist.get(r.artist, []) if Kind.SONG in r.kinds or not (
+            return [r.entity]
+        if r.artist is not None:
+            songs = self.t.songs_by_artist.get(r.artist, []) if Kind.SONG in r.kinds or not (
                 r.kinds) else []
-            if not r.kinds or Kind.ARTIST in r.kinds:
-                pool = [r.artist, *pool]
-        elif r.genres:
-            pool = [e for g in r.genres for e in self.t.by_genre.get(g, [])]
-        else:
-            pool = [e for kind in r.kinds for e in self.t.by_kind[kind]]
+            return [r.artist, *songs] if not r.kinds or Kind.ARTIST in r.kinds else songs
+        if r.genres:
+            return [e for g in r.genres for e in self.t.by_genre.get(g, [])]
+        return [e for kind in r.kinds for e in self.t.by_kind[kind]]
+
+    def _entities_for(self, r: Interpretation, wanted: frozenset[Kind], k: int) -> list[str]:
         kinds = (wanted & r.kinds if wanted and r.kinds else wanted or r.kinds)
         if wanted and r.kinds and not kinds:
             return []  # the reading asks for other kinds than the caller wants
-        out = []
-        for eid in pool:
+        out: list[str] = []
+        checks = 0
+        for eid in self._pool(r)[:MAX_SCAN]:
             e = self.t.entities[eid]
             if kinds and e.kind not in kinds:
                 continue
             year = _year(e)
             if r.years and (year is None or not r.years[0] <= year <= r.years[1]):
                 continue
-            if r.text and r.artist is None and fuzz.partial_ratio(
-                    r.text, query_key(f"{e.name} {e.description[:200]}")) < 80:
-                continue
+            if r.text and r.artist is None:
+                checks += 1
+                if checks > MAX_TEXT_CHECKS:
+                    break
+                if fuzz.partial_ratio(r.text, self._text_key(e)) < 80:
+                    continue
             out.append(eid)
             if len(out) >= k:
                 break
         return out
+
+    def _text_key(self, e: Entity) -> str:
+        key = self.t.text_keys.get(e.id)
+        if key is None:
+            key = self.t.text_keys[e.id] = query_key(f"{e.name} {e.description[:200]}")
+        return key

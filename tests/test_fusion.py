@@ -7,7 +7,7 @@ import random
 import pytest
 
 from retrievers.base import Candidate
-from retrievers.fusion import RRF_K, Calibrator, fit_platt, rrf
+from retrievers.fusion import RRF_K, Calibrator, Platt, fit_platt, relative_scores, rrf
 
 
 def _list(source: str, ids: list[str]) -> list[Candidate]:
@@ -51,3 +51,41 @@ def test_calibrated_fusion_prefers_the_source_that_is_right() -> None:
     both = calibrator.fuse({"poor": [Candidate("z", 1.0, "poor")],
                             "good": [Candidate("z", 1.0, "good")]}, 5)
     assert both[0].score == pytest.approx(1 - (1 - good(1.0, 0)) * (1 - poor(1.0, 0)))
+
+
+def test_platt_learns_relative_scores_and_kind_fit() -> None:
+    rng = random.Random(2)
+    scores, ranks, rel, fit, labels = [], [], [], [], []
+    for _ in range(3000):  # raw scale varies by query; relevance follows the relative score
+        scale, r, kind = rng.uniform(1, 20), rng.random(), rng.choice((-1.0, 0.0, 1.0))
+        scores.append(scale * r)
+        ranks.append(rng.randrange(20))
+        rel.append(r)
+        fit.append(kind)
+        labels.append(rng.random() < r * (0.2 if kind < 0 else 0.9))
+    model = fit_platt(scores, ranks, labels, relative=rel, kind_fit=fit)
+    assert model.d > 2.0  # the relative score carries the signal...
+    assert abs(model.a) < 0.2  # ...the raw one hardly any
+    assert model.e > 0.5  # a kind the query asks for makes relevance likelier
+    assert model(5.0, 0, 0.9, 1.0) > model(5.0, 0, 0.9, -1.0)
+    plain = fit_platt(scores, ranks, labels)
+    assert (plain.d, plain.e) == (0.0, 0.0)
+
+
+def test_relative_scores() -> None:
+    assert relative_scores(_list("s", ["a", "b"])) == [1.0, pytest.approx(0.9)]
+    assert relative_scores([Candidate("a", 0.0, "s")]) == [0.0]
+    assert relative_scores([]) == []
+
+
+def test_fusion_takes_any_subset_and_the_kind_fit() -> None:
+    calibrator = Calibrator({"a": Platt(0.0, -1.0, 0.0, 0.0, 2.0),
+                             "b": Platt(0.0, -1.0, 0.0, 0.0, 0.0)})
+    lists = {"a": _list("a", ["song", "artist"]), "b": _list("b", ["artist"])}
+    assert calibrator.fuse({}, 5) == []
+    assert [f.entity_id for f in calibrator.fuse({"b": lists["b"]}, 5)] == ["artist"]
+    assert [f.entity_id for f in calibrator.fuse(lists, 5)] == ["artist", "song"]
+    asks_for_songs = {"song": 1.0, "artist": -1.0}
+    fused = calibrator.fuse(lists, 5, kind_fit=asks_for_songs.__getitem__)
+    assert [f.entity_id for f in fused] == ["song", "artist"]
+    assert fused[0].sources == {"a": (0, 10.0)}

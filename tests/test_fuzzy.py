@@ -184,3 +184,24 @@ def test_serving_never_touches_the_store() -> None:
     store.close()
     assert [retriever.retrieve(Query(q), 10) for q in queries] == before
     assert retriever.index.suggest("ta", 5) == suggested
+
+
+def test_link_many_spans_in_one_pass() -> None:
+    index = tiny(artist("ar:t", "Taylor Swift", popularity=0.9),
+                 artist("ar:j", "James Taylor", popularity=0.5),
+                 artist("ar:e", "Ed Sheeran"), artist("ar:b", "The Beatles"))
+    spans = ["tayler swift love", "tayler swift", "love", "beatles", "ed sheeren", ""]
+    found = index.link(spans, 2)
+    assert len(found) == len(spans)
+    assert [m.entity_id for m in found[1]][:1] == ["ar:t"]
+    assert found[1][0].extra["edits"] == 1
+    assert (found[3][0].entity_id, found[3][0].score) == ("ar:b", 1.0)  # equal keys score 1
+    assert found[4][0].entity_id == "ar:e"
+    assert found[5] == []
+    assert all(len(f) <= 2 for f in found)
+    assert found[0][0].score < found[1][0].score  # whole names: extra words cost
+    [first, second] = index.link(["tayler"], 2, partial=True)[0]
+    assert (first.entity_id, first.extra["edits"]) == ("ar:t", 1)  # "tayler" ~ "taylor swift"
+    assert second.extra["edits"] > 1  # "james": not a start of a name like "tayler"
+    assert index.link(["tayler swift"], 0) == [[]]
+    assert index.link(["taylor swift"], 5, frozenset({Kind.SONG})) == [[]]

@@ -10,6 +10,8 @@ from graph.model import Kind
 from graph.store import GraphStore
 from retrievers.base import Query, Retriever
 from retrievers.fulltext import FullTextRetriever
+from retrievers.fuzzy import FuzzyRetriever
+from retrievers.lexical import LexicalPath
 from retrievers.memory import InProcessMemoryLog, MemoryRetriever
 from retrievers.text_embed import TextEmbeddingRetriever
 from retrievers.understand import QueryUnderstanding
@@ -23,6 +25,8 @@ FACTORIES: dict[str, tuple[str, Callable[[GraphStore], Retriever]]] = {
     "fulltext": ("neo4j", lambda s: FullTextRetriever(s)),  # type: ignore[arg-type]
     "memory": ("memory", lambda s: MemoryRetriever.build(s, InProcessMemoryLog())),
     "understand": ("memory", lambda s: QueryUnderstanding(s)),
+    "fuzzy": ("memory", lambda s: FuzzyRetriever.build(s)),
+    "lexical": ("neo4j", lambda s: LexicalPath.build(s)),
     "text": ("neo4j", lambda s: TextEmbeddingRetriever.build(s)),  # vectors read from the graph
 }
 

@@ -1,11 +1,15 @@
-"""Query understanding on the fixture catalog: kinds, artists, artist + song, genres, decades."""
+"""Query understanding on the fixture catalog: kinds, artists (exact and fuzzy links), artist +
+song, genres, decades."""
 
 from __future__ import annotations
 
+import pytest
+
 from graph.memory_store import MemoryStore
-from graph.model import Kind
+from graph.model import Entity, Kind
 from retrievers.base import Query
-from retrievers.understand import QueryUnderstanding, _decade
+from retrievers.fuzzy import FuzzyIndex
+from retrievers.understand import QueryUnderstanding, _decade, allowed_edits, fuzzy_linker
 
 
 def test_decades_and_years() -> None:
@@ -51,3 +55,61 @@ def test_kind_words_and_genres(memory_catalog: MemoryStore) -> None:
     assert rock.kinds == {Kind.PLAYLIST}
     assert rock.genres == ("g:rock",)
     assert u.interpret("zzzz qqqq") == []
+
+
+def _linked(store: MemoryStore) -> QueryUnderstanding:
+    artists = FuzzyIndex.from_entities(e for e in store.iter_entities() if e.kind is Kind.ARTIST)
+    return QueryUnderstanding(store, linker=fuzzy_linker(artists))
+
+
+def test_allowed_edits_grow_with_the_span() -> None:
+    assert [allowed_edits(n) for n in (3, 4, 7, 8, 14, 15)] == [0, 1, 1, 2, 2, 3]
+
+
+def test_fuzzy_linker_links_misspelled_artists(memory_catalog: MemoryStore) -> None:
+    exact, linked = QueryUnderstanding(memory_catalog), _linked(memory_catalog)
+    assert not any(r.artist for r in exact.interpret("songs by tayler swift"))
+    [best, *_] = linked.interpret("songs by tayler swift")
+    assert best.kinds == {Kind.SONG}
+    assert best.artist == "ar:taylor-swift"
+    [artist, *_] = linked.interpret("ed sheeren")
+    assert (artist.artist, artist.entity, artist.text) == ("ar:ed-sheeran", None, "")
+    assert linked.interpret("zzzz qqqq") == []
+
+
+def test_fuzzy_linker_accepts_few_edits_for_short_spans() -> None:
+    index = FuzzyIndex.from_entities([Entity("ar:s", Kind.ARTIST, "Stormzy"),
+                                      Entity("ar:t", Kind.ARTIST, "Taylor Swift")])
+    link = fuzzy_linker(index)
+    # "story" is two edits from "stormzy": a five-letter span may take one at most
+    [story, stormzi, swfit, tayler] = link(["story", "stormzi", "tayler swfit", "tayler"], False)
+    assert (story, tayler) == ([], [])
+    assert [a for a, _ in stormzi] == ["ar:s"]
+    assert stormzi[0][1] == pytest.approx(0.857, abs=0.01)
+    assert [a for a, _ in swfit] == ["ar:t"]  # a swap of neighbours is one edit
+    assert [a for a, _ in link(["tayler"], True)[0]] == ["ar:t"]
+
+
+def test_artist_plus_song_with_typos_and_a_partial_name(memory_catalog: MemoryStore) -> None:
+    u = _linked(memory_catalog)
+    for text in ("tayler swift lover", "lover tayler swift", "tayler lover"):
+        [best, *_] = u.interpret(text)
+        assert best.artist == "ar:taylor-swift", text
+        assert best.entity is not None
+        [song] = memory_catalog.get([best.entity])
+        assert "Lover" in song.name
+        assert any(r.dst == "ar:taylor-swift" for r in memory_catalog.relations(song.id))
+    whole = u.interpret("tayler swift lover")[0].confidence
+    assert u.interpret("tayler lover")[0].confidence < whole  # a partial name counts less
+    assert u.interpret("tayler zzzzzz") == []  # a partial name needs a song to stand on
+
+
+def test_readings_feed_the_structured_search(memory_catalog: MemoryStore) -> None:
+    u = _linked(memory_catalog)
+    q = Query("songs by tayler swift")
+    assert u.from_readings(u.interpret(q.text), q, 5) == u.retrieve(q, 5)
+    assert u.kind_of("ar:taylor-swift") is Kind.ARTIST
+    assert u.kind_of("ar:nobody") is None
+    songs = u.retrieve(q, 5)
+    assert songs
+    assert {u.kind_of(c.entity_id) for c in songs} == {Kind.SONG}
