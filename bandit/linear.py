@@ -55,7 +55,7 @@ class RidgeBank:
         gain = u / (1.0 + (u * x).sum(axis=1))[:, None]
         theta = self.theta[models]
         theta += gain * (y - (theta * x).sum(axis=1))[:, None]
-        a_inv -= gain[:, :, None] * u[:, None, :]
+        a_inv -= np.einsum("mi,mj->mij", gain, u)
         self.a_inv[models] = a_inv
         self.theta[models] = theta
         self.b[models] += y[:, None] * x

@@ -263,3 +263,16 @@ def test_create_from_a_settings_string() -> None:
         create("ucb2", SPACE)
     with pytest.raises(ValueError, match="no source"):
         create("fixed:single:nosuch", SPACE)
+
+
+def test_semibandit_counts_its_neighbours_exactly() -> None:
+    policy = SemiBandit(SPACE)
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        blocked = [bool(b) for b in rng.random(len(SPACE.sources)) < 0.2]
+        down = frozenset(n for n, b in zip(SPACE.names, blocked, strict=True) if b)
+        table = SPACE.full_allocations(down)
+        units = tuple(int(u) for u in table[int(rng.integers(len(table)))])
+        near = policy.neighbours(units, blocked)
+        assert policy._count_moves(units, blocked) == len(near) == len(set(near))
+        assert all(SPACE.feasible(a, down) for a in near)

@@ -116,24 +116,30 @@ class SemiBandit(PolicyBase):
         seeded = False
         while left > 0:
             miss = [1.0 - means[s][units[s]] for s in range(n)]
-            total = 1.0
-            for v in miss:
-                total *= v
+            # others[s]: the product of the other sources' misses (prefix times suffix)
+            others = [1.0] * n
+            acc = 1.0
+            for s in range(n):
+                others[s] = acc
+                acc *= miss[s]
+            acc = 1.0
+            for s in range(n - 1, -1, -1):
+                others[s] *= acc
+                acc *= miss[s]
             best_gain, best_s, best_m, best_u = -math.inf, -1, 0, 0
             for s in range(n):
                 u = units[s]
-                room = min(caps[s] - u, left)
-                if blocked[s] or room <= 0 or not (seeded or first[s]):
+                room = caps[s] - u
+                if room > left:
+                    room = left
+                if room <= 0 or blocked[s] or not (seeded or first[s]):
                     continue
-                if miss[s] > 1e-9:
-                    others = total / miss[s]
-                else:
-                    others = math.prod(miss[t] for t in range(n) if t != s)
                 here = means[s][u]
                 curve = opts[s]
+                rest = others[s]
                 cost = costs[s] if u == 0 else 0.0
                 for m in range(1, room + 1):
-                    gain = ((curve[u + m] - here) * others - cost) / m
+                    gain = ((curve[u + m] - here) * rest - cost) / m
                     if gain > best_gain + 1e-12 or (gain > best_gain - 1e-12 and u < best_u):
                         best_gain, best_s, best_m, best_u = gain, s, m, u
             if best_s < 0 or (best_gain <= 0 and self.has_cost):
@@ -168,6 +174,21 @@ class SemiBandit(PolicyBase):
                 moves.append((s, t))
         return moves
 
+    def _count_moves(self, units: Units, blocked: list[bool]) -> int:
+        """len(self._moves(units, blocked)), without listing them."""
+        n, caps, first = len(units), self.caps, self.first
+        open_ = [not blocked[t] and units[t] < caps[t] for t in range(n)]
+        n_open = sum(open_)
+        open_later = sum(1 for t in range(n) if open_[t] and not first[t])
+        seeds = sum(1 for s in range(n) if units[s] and first[s])
+        count = 0
+        for s in range(n):
+            if units[s]:
+                count += n_open - open_[s]
+                if first[s] and units[s] == 1 and seeds == 1:
+                    count -= open_later  # moving the last seed to an expander strands it
+        return count
+
     def _feasible(self, a: Units, blocked: list[bool]) -> bool:
         if sum(a) > self.space.units:
             return False
@@ -191,15 +212,16 @@ class SemiBandit(PolicyBase):
 
     def _probability(self, a: Units, best: Units, blocked: list[bool],
                      down: frozenset[str]) -> float:
-        n_near = len(self._moves(best, blocked))
+        n_near = self._count_moves(best, blocked)
         eps_l = self.eps_local if n_near else 0.0
         p = (1.0 - self.eps_global - eps_l) if a == best else 0.0
-        if n_near and self._feasible(a, blocked):
+        feasible = self._feasible(a, blocked)
+        if n_near and feasible and a != best:
             diff = sorted(x - y for x, y in zip(a, best, strict=True) if x != y)
             if diff == [-1, 1]:
                 p += eps_l / n_near
         table, used = self.full(down)
-        if sum(a) == used and self._feasible(a, blocked):
+        if feasible and sum(a) == used:
             p += self.eps_global / len(table)
         return p
 
@@ -217,7 +239,9 @@ class SemiBandit(PolicyBase):
             if near:
                 a = near[int(rng.integers(len(near)))]
         p = self._probability(a, best, blocked, down)
-        return self.space.plan_from_units(a, propensity=p, policy=self.kind)
+        step = self.space.step
+        ks = tuple((n, u * step) for n, u in zip(self.names, a, strict=True) if u)
+        return Plan(ks, self.space.budget, "union", p, self.kind)
 
     def probability(self, context: Context, plan: Plan) -> float:
         best, blocked, down = self._mixture(context)
@@ -235,7 +259,7 @@ class SemiBandit(PolicyBase):
             s = self.index.get(o.source)
             if s is None:
                 continue
-            top = self.caps[s] if o.exhausted else min(o.k // step, self.caps[s])
+            top = self.caps[s] if o.returned < o.k else min(o.k // step, self.caps[s])
             for j in range(1, top + 1):
                 models.append(self.offsets[s] + j - 1)
                 rows.append(s)
