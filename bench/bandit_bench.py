@@ -5,8 +5,9 @@ Prints two markdown tables. Usage:
     .venv/bin/python -m bench.bandit_bench [--searches 3000] [--seeds 3] [--timing 2000]
 
 Latency: each policy first learns from 500 searches of the rigged environment
-(`bandit.synthetic`, seven sources, budget 60 in steps of 10, 24 hash buckets: a 43-float
-context for the per-source models, 73 for the menu models over 28 plans), then
+(`bandit.synthetic`, seven sources, budget 60 in steps of 10, 8 hash buckets: a 27-float
+context for each of the 35 per-source-and-k models, 57 floats for each of the 28 menu models),
+then
 `--timing` fresh searches are timed one by one with `perf_counter_ns`: `choose(context)`, and
 `update(context, plan, reward)` with the reward of that search (computed outside the timing;
 update gets the same Context object, as in the API, so it reuses the features choose made).
