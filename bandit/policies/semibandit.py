@@ -30,10 +30,9 @@ P(a) = (1 - eps_g - eps_l) [a = greedy] + eps_l [a in N(greedy)] / |N| + eps_g [
 
 Levels sit at multiples of `step`: a source asked for k = 9 observes no level (unless its list
 ran out), so plans that are not whole steps teach it little. Defaults (alpha 0.1, eps_local
-0.03, eps_global 0.02) come from the benchmark's traffic: last-1,000 recall over two seeds (16
-hash buckets then) was
-0.815 at alpha 0.1, 0.811 at 0.05, 0.792 at 0.15, 0.802 at 0.3, 0.777 at 0.6 (within noise
-of each other up to 0.3).
+0.03, eps_global 0.02) come from the benchmark's traffic: last-1,000 recall over two seeds
+(with 16 hash buckets then) was 0.815 at alpha 0.1, 0.811 at 0.05, 0.792 at 0.15, 0.802 at
+0.3, 0.777 at 0.6 (within noise of each other up to 0.3).
 """
 
 from __future__ import annotations
