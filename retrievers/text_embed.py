@@ -103,7 +103,7 @@ class EntityText:
     title: str
     text: str
     stored_key: str | None = None
-    stored_vec: Sequence[float] | None = None
+    stored_vec: F32 | None = None
 
 
 def text_key(encoder_name: str, row: EntityText) -> str:
@@ -158,7 +158,9 @@ def _neo4j_texts(store: Neo4jStore, *, vectors: bool = True) -> Iterator[EntityT
         for nid, kind, name, aliases, desc, arts, gens, pods, key, vec in page:
             entity = Entity(nid, Kind(kind), name, tuple(aliases or ()), desc or "")
             text = entity_text(entity, artists=arts, genres=gens, podcast=pods[0] if pods else "")
-            yield EntityText(nid, entity.kind, entity_title(entity), text, key, vec)
+            # One small array a node: the driver's Python floats would take ~30 bytes each.
+            stored = None if vec is None else np.asarray(vec, dtype=np.float32)
+            yield EntityText(nid, entity.kind, entity_title(entity), text, key, stored)
         if len(page) < PAGE:
             return
         after = page[-1][0]
@@ -238,7 +240,7 @@ class EmbeddedCatalog:
 
 
 def embed_catalog(store: GraphStore, encoder: Encoder,
-                  previous: Mapping[str, tuple[str, Sequence[float] | F32]] | None = None,
+                  previous: Mapping[str, tuple[str, F32]] | None = None,
                   ) -> EmbeddedCatalog:
     """Vectors for the whole catalog, encoding only the entities whose text key changed.
 
