@@ -266,6 +266,17 @@ async def admin_reload(request: Request[Any, Any, Any], state: State) -> schemas
     return schemas.Health("reloading")
 
 
+@post("/v1/admin/policy/reset", status_code=HTTP_202_ACCEPTED, sync_to_thread=True,
+      summary="Start the policy afresh in every process", responses=_errors(401, 429, 503))
+def admin_policy_reset(request: Request[Any, Any, Any], state: State) -> schemas.Health:
+    service = _ready(state)
+    _admin(request, service)
+    assert service.learner is not None
+    service.learner.reset()
+    return schemas.Health("reset", {"policy": service.learner.name,
+                                    "epoch": service.learner.epoch})
+
+
 @get("/", media_type=MediaType.HTML, include_in_schema=False)
 async def index_page() -> Response[bytes]:
     return Response((WEB / "index.html").read_bytes(), media_type=MediaType.HTML)
@@ -296,7 +307,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     middleware.append(prometheus.middleware)
     return Litestar(
         route_handlers=[search, feedback, suggest, artist_related, entity, health, ready,
-                        admin_reload, index_page, Metrics,
+                        admin_reload, admin_policy_reset, index_page, Metrics,
                         create_static_files_router("/static", [WEB])],
         lifespan=[lifespan],
         middleware=middleware,

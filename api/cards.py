@@ -27,6 +27,7 @@ class Card:
     popularity: float
     related: tuple[str, ...]  # ids: an artist's top songs, a podcast's latest episodes, ...
     related_label: str  # what `related` is: "top songs", "latest episodes", "album", ...
+    genres: tuple[str, ...] = ()  # genre ids (a song's artists' genres when it has none)
 
 
 def _names(ids: Iterable[str], by_id: Mapping[str, Entity]) -> str:
@@ -74,10 +75,14 @@ class Cards:
             out[r.type][r.src].append(r.dst)
             into[r.type][r.dst].append(r.src)
         cards = {}
+        genres_of = out[RelType.IN_GENRE]
         for e in snapshot.entities:
             subtitle, related, label = cls._describe(e, by_id, out, into)
+            genres = genres_of.get(e.id) or [g for a in out[RelType.PERFORMED_BY].get(e.id, [])
+                                             for g in genres_of.get(a, [])]
             cards[e.id] = Card(e.id, e.kind, e.name, subtitle, e.popularity,
-                               tuple(related[:RELATED_PER_CARD]), label)
+                               tuple(related[:RELATED_PER_CARD]), label,
+                               tuple(dict.fromkeys(genres)))
         return cls(cards, snapshot.version)
 
     @staticmethod

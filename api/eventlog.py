@@ -37,6 +37,12 @@ SCHEMA: Final = (
     "CREATE INDEX search_at IF NOT EXISTS FOR (s:Search) ON (s.at)",
     "CREATE CONSTRAINT feedback_key IF NOT EXISTS FOR (f:Feedback) REQUIRE f.key IS UNIQUE",
     "CREATE INDEX feedback_at IF NOT EXISTS FOR (f:Feedback) ON (f.at)",
+    "CREATE INDEX feedback_search IF NOT EXISTS FOR (f:Feedback) ON (f.search_id)",
+    "CREATE INDEX feedback_user IF NOT EXISTS FOR (f:Feedback) ON (f.user)",
+    "CREATE INDEX search_user IF NOT EXISTS FOR (s:Search) ON (s.user, s.at)",
+    "CREATE CONSTRAINT outcome_search IF NOT EXISTS FOR (o:Outcome) REQUIRE o.search_id IS UNIQUE",
+    "CREATE INDEX outcome_seq IF NOT EXISTS FOR (o:Outcome) ON (o.seq)",
+    "CREATE CONSTRAINT policy_state IF NOT EXISTS FOR (p:PolicyState) REQUIRE p.name IS UNIQUE",
 )
 
 
@@ -54,10 +60,12 @@ class SearchRecord(msgspec.Struct, frozen=True, kw_only=True):
     plan: dict[str, int]  # source -> k asked
     propensity: float
     candidates: dict[str, list[str]]  # source -> entity ids, best first
-    unavailable: list[str]
-    page: list[str]
-    degraded: bool
-    context: dict[str, float] = {}
+    scores: dict[str, list[float]] = {}  # source -> native scores, as `candidates`
+    unavailable: list[str] = []
+    page: list[str] = []
+    degraded: bool = False
+    decision: str = ""  # the bandit's Decision record (JSON): what the policy learns from
+    wanted_kinds: list[str] = []  # the kinds the query's best reading asks for (ranker feature)
 
 
 class FeedbackEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -149,11 +157,13 @@ class EventLog:
                 self._write(batch)
 
     def _write(self, batch: Sequence[SearchRecord]) -> None:
-        rows = [{"id": r.search_id, "at": r.at, "doc": _enc.encode(r).decode()} for r in batch]
+        rows = [{"id": r.search_id, "at": r.at, "user": r.user, "doc": _enc.encode(r).decode()}
+                for r in batch]
         for attempt in range(3):
             try:
                 self.store.driver.execute_query(
-                    "UNWIND $rows AS r MERGE (s:Search {id: r.id}) SET s.at = r.at, s.doc = r.doc",
+                    "UNWIND $rows AS r MERGE (s:Search {id: r.id}) "
+                    "SET s.at = r.at, s.user = r.user, s.doc = r.doc",
                     {"rows": rows}, database_=self.store.database)
                 break
             except Exception as exc:  # the store is down: keep serving; retry, then drop
@@ -167,20 +177,27 @@ class EventLog:
 
     # -- feedback -------------------------------------------------------------------------------
 
-    def add_feedback(self, event: FeedbackEvent) -> bool:
+    def add_feedback(self, event: FeedbackEvent,
+                     earlier: Sequence[tuple[str, float]] = ()) -> bool:
         """Store the event and its take, in one transaction; False when it was already stored.
-        Raises when the store cannot be written: the caller must not acknowledge."""
+        `earlier`: (query, weight) takes to credit as well, for queries the same user gave up
+        on just before (reformulations). Raises when the store cannot be written: the caller
+        must not acknowledge."""
         weight = TAKE_WEIGHT[event.action]
         key = query_key(event.query)
+        takes = [(key, weight)] if weight > 0 and key else []
+        if weight > 0:  # reformulation credit: queries the same user gave up on just before
+            takes += [(k, w) for q, w in earlier if (k := query_key(q)) and k != key]
 
         def work(tx: ManagedTransaction) -> bool:
             row = tx.run("MERGE (f:Feedback {key: $key}) ON CREATE SET f.at = $at, f.doc = $doc, "
-                         "f.new = true WITH f, coalesce(f.new, false) AS created "
-                         "REMOVE f.new RETURN created",
-                         key=event.key, at=event.at, doc=_enc.encode(event).decode()).single()
+                         "f.search_id = $sid, f.user = $user, f.new = true "
+                         "WITH f, coalesce(f.new, false) AS created REMOVE f.new RETURN created",
+                         key=event.key, at=event.at, sid=event.search_id, user=event.user,
+                         doc=_enc.encode(event).decode()).single()
             created = bool(row and row["created"])
-            if created and weight > 0 and key:
-                tx.run(TAKE_CYPHER, take_params(key, event.entity_id, weight, event.at)).consume()
+            for query, w in takes if created else ():
+                tx.run(TAKE_CYPHER, take_params(query, event.entity_id, w, event.at)).consume()
             return created
 
         with self.store.driver.session(database=self.store.database) as session:
@@ -192,3 +209,97 @@ class EventLog:
             "RETURN collect(f.doc) AS docs", {"since": since, "limit": limit},
             database_=self.store.database, routing_=RoutingControl.READ)
         return [_feedback_dec.decode(d) for d in records[0]["docs"]]
+
+    def feedback_for(self, search_ids: Sequence[str]) -> dict[str, list[FeedbackEvent]]:
+        records, _, _ = self.store.driver.execute_query(
+            "UNWIND $ids AS id MATCH (f:Feedback {search_id: id}) RETURN collect(f.doc) AS docs",
+            {"ids": list(search_ids)}, database_=self.store.database,
+            routing_=RoutingControl.READ)
+        out: dict[str, list[FeedbackEvent]] = {}
+        for doc in records[0]["docs"]:
+            event = _feedback_dec.decode(doc)
+            out.setdefault(event.search_id, []).append(event)
+        return out
+
+    def recent_searches(self, user: str, since: float) -> list[SearchRecord]:
+        """The user's searches since `since` (written ones and this process's queued ones)."""
+        records, _, _ = self.store.driver.execute_query(
+            "MATCH (s:Search) WHERE s.user = $user AND s.at >= $since "
+            "RETURN collect(s.doc) AS docs", {"user": user, "since": since},
+            database_=self.store.database, routing_=RoutingControl.READ)
+        found = {r.search_id: r for r in map(_search_dec.decode, records[0]["docs"])}
+        with self._lock:
+            found.update({k: r for k, r in self._pending.items()
+                          if r.user == user and r.at >= since})
+        return sorted(found.values(), key=lambda r: r.at)
+
+    # -- what the policy learns from --------------------------------------------------------------
+
+    def add_outcome(self, search_id: str, doc: bytes) -> int | None:
+        """Log one search's outcome under the next sequence number, once: None when that search
+        already has one. The counter's lock orders commits, so readers see seqs in order."""
+        records, _, _ = self.store.driver.execute_query(
+            "MERGE (o:Outcome {search_id: $sid}) ON CREATE SET o.doc = $doc, o.pending = true "
+            "WITH o WHERE o.pending "
+            "MERGE (m:Meta {key: 'outcomes'}) SET m.seq = coalesce(m.seq, 0) + 1 "
+            "SET o.seq = m.seq REMOVE o.pending "
+            "WITH o OPTIONAL MATCH (s:Search {id: $sid}) SET s.settled = true "
+            "RETURN o.seq AS seq", {"sid": search_id, "doc": doc.decode()},
+            database_=self.store.database)
+        return int(records[0]["seq"]) if records else None
+
+    def outcomes_after(self, seq: int, limit: int = 2000) -> list[tuple[int, bytes]]:
+        records, _, _ = self.store.driver.execute_query(
+            "MATCH (o:Outcome) WHERE o.seq > $seq WITH o ORDER BY o.seq LIMIT $limit "
+            "RETURN collect([o.seq, o.doc]) AS rows", {"seq": seq, "limit": limit},
+            database_=self.store.database, routing_=RoutingControl.READ)
+        return [(int(s), d.encode()) for s, d in records[0]["rows"]]
+
+    def unsettled(self, before: float, limit: int = 1000) -> list[SearchRecord]:
+        """Searches older than `before` that have no outcome yet (any process's)."""
+        records, _, _ = self.store.driver.execute_query(
+            "MATCH (s:Search) WHERE s.at < $before AND s.settled IS NULL "
+            "WITH s ORDER BY s.at LIMIT $limit RETURN collect(s.doc) AS docs",
+            {"before": before, "limit": limit}, database_=self.store.database,
+            routing_=RoutingControl.READ)
+        return [_search_dec.decode(d) for d in records[0]["docs"]]
+
+    def save_policy(self, name: str, seq: int, state: bytes, epoch: int) -> None:
+        """Keep the newest snapshot of policy `name` (its state after outcome `seq`)."""
+        self.store.driver.execute_query(
+            "MERGE (p:PolicyState {name: $name}) WITH p WHERE coalesce(p.seq, -1) < $seq "
+            "OR coalesce(p.epoch, 0) < $epoch SET p.seq = $seq, p.state = $state, "
+            "p.epoch = $epoch", {"name": name, "seq": seq, "state": state.decode(),
+                                 "epoch": epoch}, database_=self.store.database)
+
+    def load_policy(self, name: str) -> tuple[int, bytes, int] | None:
+        """(seq, state, epoch) of the newest snapshot of policy `name`, if any."""
+        records, _, _ = self.store.driver.execute_query(
+            "MATCH (p:PolicyState {name: $name}) RETURN p.seq AS seq, p.state AS state, "
+            "coalesce(p.epoch, 0) AS epoch", {"name": name}, database_=self.store.database,
+            routing_=RoutingControl.READ)
+        if not records:
+            return None
+        r = records[0]
+        return int(r["seq"]), str(r["state"]).encode(), int(r["epoch"])
+
+    def user_takes(self, user: str, limit: int = 200) -> tuple[int, list[str]]:
+        """How many feedback events the user has, and the entities of the latest takes."""
+        records, _, _ = self.store.driver.execute_query(
+            "MATCH (f:Feedback {user: $user}) WITH f ORDER BY f.at DESC "
+            "RETURN count(f) AS n, collect(f.doc)[..$limit] AS docs",
+            {"user": user, "limit": limit}, database_=self.store.database,
+            routing_=RoutingControl.READ)
+        events = [_feedback_dec.decode(d) for d in records[0]["docs"]]
+        return int(records[0]["n"]), [e.entity_id for e in events if TAKE_WEIGHT[e.action] > 0]
+
+    def searches_by_id(self, search_ids: Sequence[str]) -> dict[str, SearchRecord]:
+        with self._lock:
+            found = {i: self._pending[i] for i in search_ids if i in self._pending}
+        missing = [i for i in search_ids if i not in found]
+        if missing:
+            records, _, _ = self.store.driver.execute_query(
+                "UNWIND $ids AS id MATCH (s:Search {id: id}) RETURN collect(s.doc) AS docs",
+                {"ids": missing}, database_=self.store.database, routing_=RoutingControl.READ)
+            found.update((r.search_id, r) for r in map(_search_dec.decode, records[0]["docs"]))
+        return found

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from typing import Final
 
-from api.eventlog import FeedbackEvent, SearchRecord
+from api.eventlog import TAKE_WEIGHT, FeedbackEvent, SearchRecord
 from api.health import is_outage
 from api.schemas import FeedbackIn
 from api.service import Service
+from retrievers.memory import query_key
 
 # A search logged by another process may still be in its writer's queue (it flushes every
 # 50 ms): look again for this long before calling the search id unknown.
@@ -51,10 +52,15 @@ def handle_feedback(service: Service, data: FeedbackIn) -> bool:
         raise FeedbackError(f"entity {data.entity_id!r} was at position {shown_at} of that "
                             f"page, not {data.position}", 422)
     event = FeedbackEvent(search_id=data.search_id, entity_id=data.entity_id,
-                          action=data.action, position=data.position, at=time.time(),
+                          action=data.action, position=data.position, at=service.clock(),
                           user=record.user, query=record.query)
+    take = TAKE_WEIGHT[event.action] > 0
     try:
-        created = service.events.add_feedback(event)
+        earlier = _given_up(service, record) if take else []
+        created = service.events.add_feedback(event, earlier)
+        if created and take and service.learner is not None:
+            feedback = service.events.feedback_for([record.search_id]).get(record.search_id, [])
+            service.learner.settle_take(record, feedback)  # once: later takes find it settled
     except Exception as exc:
         if is_outage(exc):
             service.health.failed(exc)
@@ -62,4 +68,22 @@ def handle_feedback(service: Service, data: FeedbackIn) -> bool:
         raise
     if created and service.ready:
         service.indexes.memory.refresh()  # this process sees its own take at once
+        service.users.forget(record.user)
     return created
+
+
+def _given_up(service: Service, record: SearchRecord) -> list[tuple[str, float]]:
+    """Reformulations: the same user's searches just before this one, with other words and no
+    take. Each earlier query is credited with the take at a lower weight."""
+    window, weight = (service.settings.reformulation_window_s,
+                      service.settings.reformulation_weight)
+    if not record.user or window <= 0 or weight <= 0:
+        return []
+    before = [r for r in service.events.recent_searches(record.user, record.at - window)
+              if r.at < record.at and r.search_id != record.search_id
+              and query_key(r.query) != query_key(record.query)]
+    if not before:
+        return []
+    taken = service.events.feedback_for([r.search_id for r in before])
+    return [(r.query, weight) for r in before
+            if not any(TAKE_WEIGHT[e.action] > 0 for e in taken.get(r.search_id, []))]

@@ -1,13 +1,19 @@
-"""The search path: plan, run the sources within a deadline, fuse, build the page, log it.
+"""The search path: probe, plan, run the sources within a deadline, rank, build the page, log it.
 
-One request, as few hops as possible: the planner names the sources and their k; in-process
-sources run inline while the store-backed ones (full-text, related) run on a small thread pool,
-each within what is left of the page deadline; the best fused first-stage results seed the
-expanders; everything is fused into one page of cards (from memory, no store round trip); the
-decision is logged with what every source found, for the learners.
+One request, as few hops as possible:
+1. read the query (query understanding) and probe the cheap in-process sources (fuzzy names,
+   the click memory) at the full budget: their lists are features for the policy and are reused;
+2. the policy (`Learner`) picks the plan: which sources run and k for each, under the budget;
+3. the plan's other first-stage sources run, store-backed ones (full-text) on a small thread
+   pool within what is left of the page deadline; the best fused first-stage results seed the
+   second stage (related entities, graph-embedding neighbours);
+4. the candidate union (or, for an "rrf" plan, the top of the fused list) is ranked into one page
+   of cards, read from memory with no store round trip;
+5. the decision (context, plan with its propensity, every source's candidates) is logged.
 
-A source that fails, times out or is skipped because the store is down is *unavailable*: it is
-logged as such (never as a source that found nothing) and the page says `degraded`.
+A source that fails, times out, is skipped because the store is down, or is an expander left
+without seeds is *unavailable*: logged as such (never as a source that found nothing), and the
+page says `degraded` when a store-backed source was lost.
 """
 
 from __future__ import annotations
@@ -24,21 +30,27 @@ from typing import Final
 
 from api import metrics, schemas
 from api.cards import Card
+from api.context import UserStats, build_context, source_features
 from api.eventlog import EventLog, SearchRecord
 from api.health import StoreHealth, is_outage
 from api.indexes import Indexes
-from api.plans import Plan, Planner
+from api.learning import Learner, decision_json, query_class
+from bandit import Context, Plan
 from graph.model import Kind
+from retrievers import ranker
 from retrievers.base import Candidate, Query
 from retrievers.fusion import Fused, rrf
 from retrievers.understand import Interpretation
 
 log = logging.getLogger(__name__)
 RELATED_ON_TOP: Final = 3  # the top hits carry related content
+SEEDS: Final = 3  # best fused first-stage results handed to the expanders
+PROBES: Final = ("fuzzy", "memory")  # in-process and cheap: run before the plan is chosen
 REMOTE_WORKERS: Final = 8
 # Store calls in flight at most (per process); past that, store sources are skipped rather than
 # queued, so a slow store cannot pile up work or exhaust the driver's connection pool.
 REMOTE_IN_FLIGHT: Final = 16
+NO_SEEDS: Final = "no seeds"  # an expander with nothing to expand: not run, and no outage
 
 
 @dataclass(slots=True)
@@ -55,6 +67,7 @@ class SourceRun:
 class SearchResult:
     page: schemas.SearchPage
     record: SearchRecord
+    plan: Plan
 
 
 def _interpretation(i: Interpretation) -> schemas.Interpretation:
@@ -67,13 +80,18 @@ def _interpretation(i: Interpretation) -> schemas.Interpretation:
 class Searcher:
     """Answers searches from the current `Indexes` (swapped by the service on refresh)."""
 
-    def __init__(self, indexes: Callable[[], Indexes], planner: Planner, events: EventLog,
-                 health: StoreHealth, *, deadline_ms: float) -> None:
+    def __init__(self, indexes: Callable[[], Indexes], learner: Learner,
+                 ranker_of: Callable[[], ranker.LinearRanker | None], events: EventLog,
+                 health: StoreHealth, users: UserStats, *, deadline_ms: float,
+                 clock: Callable[[], float] = time.time) -> None:
         self._indexes = indexes
-        self.planner = planner
+        self.learner = learner
+        self._ranker = ranker_of
         self.events = events
         self.health = health
+        self.users = users
         self.deadline_s = deadline_ms / 1000
+        self.clock = clock
         self._pool = ThreadPoolExecutor(REMOTE_WORKERS, thread_name_prefix="store-source")
         self._in_flight = BoundedSemaphore(REMOTE_IN_FLIGHT)
 
@@ -86,38 +104,76 @@ class Searcher:
         deadline = started + self.deadline_s
         idx = self._indexes()
         query = Query(text, kinds, user)
-        plan = self.planner.plan(query)
-        runs = self._run_stage(idx, plan.retrieve, deadline,
-                               lambda src, k: idx.retrievers[src].retrieve(query, k))
-        first = {r.name: r.candidates for r in runs.values() if r.status == "ok"}
-        seeds = [Candidate(f.entity_id, f.score, "fused") for f in rrf(first, plan.seeds)]
-        if seeds and plan.expand:
-            runs |= self._run_stage(idx, plan.expand, deadline,
+        budget = self.learner.space.budget
+        readings = idx.understand.interpret(text)
+        probes = self._run_stage(idx, {p: budget for p in PROBES if p in idx.retrievers},
+                                 deadline, lambda src, k: idx.retrievers[src].retrieve(query, k))
+        plan, context = self._choose(idx, text, readings, probes, user)
+        first = {name: k for name, k in plan.ks if name in idx.retrievers}
+        runs = {name: run for name, run in probes.items() if name in first}
+        for run in runs.values():
+            run.candidates, run.k = run.candidates[:first[run.name]], first[run.name]
+        runs |= self._run_stage(idx, {n: k for n, k in first.items() if n not in runs}, deadline,
+                                lambda src, k: self._retrieve(idx, src, query, readings, k))
+        found = {r.name: r.candidates for r in runs.values() if r.status == "ok"}
+        seeds = [Candidate(f.entity_id, f.score, "fused") for f in rrf(found, SEEDS)]
+        second = {name: k for name, k in plan.ks if name in idx.expanders}
+        if seeds:
+            runs |= self._run_stage(idx, second, deadline,
                                     lambda src, k: self._expand(idx, src, seeds, k, kinds))
-        lists = {r.name: r.candidates for r in runs.values() if r.status == "ok"}
-        fused = [f for f in rrf(lists, 4 * limit) if f.entity_id in idx.cards][:limit]
+        else:
+            runs |= {n: SourceRun(n, k, status="skipped", error=NO_SEEDS)
+                     for n, k in second.items()}
         unavailable = sorted(r.name for r in runs.values() if r.status != "ok")
-        degraded = bool(unavailable)
+        plan = plan.with_unavailable(unavailable)
+        lists = self._merge(plan, {r.name: r.candidates for r in runs.values()
+                                   if r.status == "ok"})
+        fused = self._rank(idx, lists, readings, user, limit)
+        degraded = not self.health.available() or any(
+            r.name in idx.remote and r.status != "ok" and r.error != NO_SEEDS
+            for r in runs.values())
         search_id = uuid.uuid4().hex
         items = self._items(idx, fused, runs, debug)
-        interpretations = [_interpretation(i) for i in idx.understand.interpret(text)[:3]]
         total_ms = (time.perf_counter() - started) * 1000
         page = schemas.SearchPage(
-            search_id=search_id, query=text, items=items, interpretations=interpretations,
-            degraded=degraded,
+            search_id=search_id, query=text, items=items,
+            interpretations=[_interpretation(i) for i in readings[:3]], degraded=degraded,
             debug=self._debug(plan, runs, idx.version, total_ms) if debug else None)
+        at = self.clock()
+        candidates = {name: tuple(c.entity_id for c in cands) for name, cands in lists.items()}
         record = SearchRecord(
-            search_id=search_id, at=time.time(), query=text, user=user,
+            search_id=search_id, at=at, query=text, user=user,
             kinds=sorted(k.value for k in kinds), limit=limit, policy=plan.policy,
-            plan=dict(plan.sources), propensity=plan.propensity,
-            candidates={name: [c.entity_id for c in r.candidates] for name, r in runs.items()
-                        if r.status == "ok"},
+            plan=dict(plan.ks), propensity=plan.propensity,
+            candidates={n: list(ids) for n, ids in candidates.items()},
+            scores={n: [round(c.score, 6) for c in cands] for n, cands in lists.items()},
             unavailable=unavailable, page=[i.id for i in items], degraded=degraded,
-            context=dict(plan.context))
+            decision=decision_json(search_id, at, context, plan, candidates),
+            wanted_kinds=sorted(k.value for r in readings[:1] for k in r.kinds))
         self.events.add_search(record)
         metrics.SEARCHES.labels(degraded=str(degraded).lower()).inc()
-        metrics.POLICY_CHOICES.labels(policy=plan.policy, plan=_plan_label(plan)).inc()
-        return SearchResult(page, record)
+        metrics.POLICY_CHOICES.labels(policy=plan.policy, plan=plan.name or "allocation").inc()
+        return SearchResult(page, record, plan)
+
+    def _choose(self, idx: Indexes, text: str, readings: Sequence[Interpretation],
+                probes: Mapping[str, SourceRun], user: str | None) -> tuple[Plan, Context]:
+        store_up = self.health.available()
+        lists = {n: r.candidates for n, r in probes.items() if r.status == "ok"}
+        cls = query_class(build_context(text, readings, lists, {}, (0, ()), self.clock()))
+        features = {name: source_features(name, lists.get(name, []),
+                                          self.learner.hit_rate(name, cls),
+                                          available=store_up or name not in idx.remote)
+                    for name in self.learner.space.names}
+        context = build_context(text, readings, lists, features, self.users.get(user),
+                                self.clock())
+        return self.learner.choose(context), context
+
+    @staticmethod
+    def _retrieve(idx: Indexes, name: str, query: Query, readings: Sequence[Interpretation],
+                  k: int) -> list[Candidate]:
+        if name == "understand":  # the readings are made once per search
+            return idx.understand.from_readings(readings, query, k)
+        return idx.retrievers[name].retrieve(query, k)
 
     @staticmethod
     def _expand(idx: Indexes, name: str, seeds: Sequence[Candidate], k: int,
@@ -126,6 +182,28 @@ class Searcher:
         if kinds:  # expanders know no kind filter in their protocol: filter on the cards
             got = [c for c in got if (card := idx.cards.get(c.entity_id)) and card.kind in kinds]
         return got[:k]
+
+    def _merge(self, plan: Plan, lists: dict[str, list[Candidate]]) -> dict[str, list[Candidate]]:
+        """The plan's candidate set: every list (union, each within its k), or for an "rrf" plan
+        each list cut to the entities in the top `budget` of their fusion."""
+        if plan.merge != "rrf":
+            return lists
+        keep = {f.entity_id for f in rrf(lists, plan.budget)}
+        return {n: [c for c in cands if c.entity_id in keep] for n, cands in lists.items()}
+
+    def _rank(self, idx: Indexes, lists: Mapping[str, list[Candidate]],
+              readings: Sequence[Interpretation], user: str | None, limit: int) -> list[Fused]:
+        learned = self._ranker()
+        if learned is None:
+            fused = ranker.rrf_rank(lists, 4 * limit)
+        else:
+            wanted = frozenset(k for r in readings[:1] for k in r.kinds)
+            items = {c.entity_id: ranker.Item(card.kind, card.popularity, card.genres)
+                     for cands in lists.values() for c in cands
+                     if (card := idx.cards.get(c.entity_id)) is not None}
+            fused = learned.rank(lists, items, ranker.Query(wanted, self.users.get(user)[1]),
+                                 4 * limit)
+        return [f for f in fused if f.entity_id in idx.cards][:limit]
 
     def _run_stage(self, idx: Indexes, plan: Mapping[str, int], deadline: float,
                    call: Callable[[str, int], list[Candidate]]) -> dict[str, SourceRun]:
@@ -203,7 +281,7 @@ class Searcher:
         sources = {r.name: schemas.SourceDebug(r.k, len(r.candidates), round(r.ms, 3),
                                                r.status, r.error)  # type: ignore[arg-type]
                    for r in runs.values()}
-        return schemas.PageDebug(plan.policy, dict(plan.sources), plan.propensity, sources,
+        return schemas.PageDebug(plan.policy, dict(plan.ks), round(plan.propensity, 6), sources,
                                  version, round(total_ms, 3))
 
 
@@ -213,8 +291,3 @@ def _related(card: Card) -> schemas.RelatedItem:
 
 def _reason(run: SourceRun, entity_id: str) -> str:
     return next((c.reason for c in run.candidates if c.entity_id == entity_id), "")
-
-
-def _plan_label(plan: Plan) -> str:
-    """A short, bounded label for the metrics: which sources ran."""
-    return "+".join(sorted(s for s, k in plan.sources.items() if k > 0)) or "none"

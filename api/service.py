@@ -6,20 +6,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from api import metrics
+from api.context import UserStats
 from api.eventlog import EventLog
 from api.health import StoreHealth, is_outage
 from api.indexes import Indexes, build_indexes
-from api.plans import FixedPlanner, Planner
+from api.learning import Learner, action_space
 from api.search import Searcher
 from api.settings import Settings
+from bandit import RewardConfig
 from graph.connect import open_store
 from graph.neo4j_store import Neo4jStore
+from retrievers import ranker as ranking
 
 log = logging.getLogger(__name__)
 MEMORY_SYNC_S: Final = 1.0  # how often feedback from other processes reaches this one's memory
+LEARN_SYNC_S: Final = 0.5  # how often this process applies the shared log's new outcomes
+SETTLE_S: Final = 5.0  # how often searches whose feedback window closed are settled
 
 
 class NotReady(RuntimeError):
@@ -30,14 +36,16 @@ class Service:
     """Owns everything a request needs. `start` returns at once; `ready` turns true when the
     first index build finishes."""
 
-    def __init__(self, settings: Settings, store: Neo4jStore,
-                 planner: Planner | None = None) -> None:
+    def __init__(self, settings: Settings, store: Neo4jStore, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.store = store
+        self.clock = clock
         self.health = StoreHealth(settings.store_retry_s)
         self.events = EventLog(store)
         self._indexes: Indexes | None = None
-        self._planner = planner
+        self.learner: Learner | None = None
+        self.users = UserStats(self.events, lambda: self.indexes.cards)
         self.searcher: Searcher | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -95,25 +103,50 @@ class Service:
     # -- the loop -------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        last_memory_sync = 0.0
+        last = {"memory": 0.0, "learn": 0.0, "settle": 0.0}
+
+        def due(what: str, every: float) -> bool:
+            if time.monotonic() - last[what] < every or not self.health.available():
+                return False
+            last[what] = time.monotonic()
+            return True
+
         while not self._stop.is_set():
             try:
                 if self.health.available() or self.health.probe_due():
                     self._check_catalog()
                     self.health.recovered()
-                if self._indexes is not None and time.monotonic() - last_memory_sync > \
-                        MEMORY_SYNC_S and self.health.available():
+                if self._indexes is not None and due("memory", MEMORY_SYNC_S):
                     self._indexes.memory.refresh()
-                    last_memory_sync = time.monotonic()
+                if self.learner is not None and due("learn", LEARN_SYNC_S):
+                    self.learner.sync()
+                if self.learner is not None and due("settle", SETTLE_S):
+                    self.learner.settle_expired()
             except Exception as exc:
                 if is_outage(exc):
                     self.health.failed(exc)
                 else:
                     log.exception("index refresh failed")
                 self.load_error = f"{type(exc).__name__}: {exc}"[:300]
-            wait = MEMORY_SYNC_S if self._indexes is not None else 1.0
+            wait = LEARN_SYNC_S if self._indexes is not None else 1.0
             self._wake.wait(min(wait, self.settings.refresh_s))
             self._wake.clear()
+
+    def _learner(self, built: Indexes) -> Learner:
+        """The policy over the sources this catalog's indexes offer (fixed from the first
+        build: a new source changes the action space, which takes a replay to adopt)."""
+        s = self.settings
+        space = action_space(list(built.retrievers), list(built.expanders), budget=s.budget,
+                             step=s.budget_step, latency_weight=s.latency_weight)
+
+        def items(ids: Sequence[str]) -> dict[str, ranking.Item]:
+            cards = self.indexes.cards
+            return {i: ranking.Item(c.kind, c.popularity, c.genres) for i in ids
+                    if (c := cards.get(i)) is not None}
+
+        return Learner(self.events, space, s.policy,
+                       reward=RewardConfig(timeout_s=s.feedback_expiry_s), clock=self.clock,
+                       ranker=ranking.LinearRanker(space.names), items=items)
 
     def _check_catalog(self) -> None:
         """Build the indexes at first, and again whenever the catalog version moves."""
@@ -128,9 +161,13 @@ class Service:
         self._indexes = built  # one reference swap: a search in flight keeps its own snapshot
         metrics.CATALOG_VERSION.set(built.version)
         if self.searcher is None:
-            planner = self._planner or FixedPlanner(list(built.retrievers),
-                                                    list(built.expanders))
-            self.searcher = Searcher(lambda: self.indexes, planner, self.events, self.health,
-                                     deadline_ms=self.settings.search_deadline_ms)
+            self.learner = self._learner(built)
+            self.learner.start()
+            learner = self.learner
+            self.searcher = Searcher(
+                lambda: self.indexes, learner,
+                (lambda: learner.ranker) if self.settings.ranker == "learned" else lambda: None,
+                self.events, self.health, self.users,
+                deadline_ms=self.settings.search_deadline_ms, clock=self.clock)
         self.load_error = ""
         log.info("serving catalog version %d", built.version)

@@ -30,6 +30,13 @@ class Settings:
     store_retry_s: float = 2.0  # after a store failure, degraded pages until the next probe
     refresh_s: float = 5.0  # how often the catalog version is polled
     feedback_expiry_s: float = 600.0  # a search with no feedback by then counts as reward 0
+    policy: str = "semibandit"  # or linucb, lints, epsilon_greedy, vw, fixed:rrf, fixed:equal
+    budget: int = 60  # candidates the plan may draw from all sources together
+    budget_step: int = 10  # the policy allocates k in steps of this many
+    latency_weight: float = 0.02  # reward given up per unit of source cost (store round trips)
+    ranker: str = "learned"  # or "rrf": reciprocal-rank fusion, no learning
+    reformulation_window_s: float = 90.0  # a search given up this recently, then a take...
+    reformulation_weight: float = 0.4  # ...credits the earlier query with this weight
     embeddings_dir: Path = field(default_factory=lambda: Path(".tunegraph/embeddings"))
     text_vectors: bool = True  # serve the text-embedding source when its model is available
 

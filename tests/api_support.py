@@ -23,8 +23,10 @@ from graph import server
 
 # Tests run on a shared, loaded 2-core machine: a generous deadline keeps pages complete, so a
 # test sees degraded pages only where it makes the store fail on purpose.
+# The fixed all-sources plan keeps pages deterministic for tests of the API's shape; the learning
+# tests choose their policies themselves.
 TEST_SETTINGS = Settings(rate_limit_per_minute=0, search_deadline_ms=10_000, api_key="test-key",
-                         refresh_s=0.5, store_retry_s=0.5)
+                         refresh_s=0.5, store_retry_s=0.5, policy="fixed:rrf")
 
 
 @contextmanager
@@ -61,7 +63,8 @@ def live_server(neo4j_uri: str, *, workers: int = 1, log_path: Path | None = Non
     port = server.free_port()
     environment = {**os.environ, "NEO4J_URI": neo4j_uri, "TUNEGRAPH_RATE_LIMIT_PER_MINUTE": "0",
                    "TUNEGRAPH_SEARCH_DEADLINE_MS": "10000", "TUNEGRAPH_API_KEY": "test-key",
-                   "TUNEGRAPH_REFRESH_S": "0.5", "TUNEGRAPH_STORE_RETRY_S": "0.5", **env}
+                   "TUNEGRAPH_REFRESH_S": "0.5", "TUNEGRAPH_STORE_RETRY_S": "0.5",
+                   "TUNEGRAPH_POLICY": "fixed:rrf", **env}
     with (log_path.open("ab") if log_path else open(os.devnull, "wb")) as out:
         proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port),
                                  "--workers", str(workers)], env=environment, stdout=out,
