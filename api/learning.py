@@ -96,8 +96,15 @@ class Learner:
         # popularity and genres.
         self.ranker = ranker
         self._items = items
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the parameters, between choose and update
+        self._sync_lock = threading.Lock()
         self._syncs = 0
+
+    def replica(self, seed: int = 0) -> Learner:
+        """A learner like this one with fresh parameters at log position 0 (replay checks)."""
+        return Learner(self.events, self.space, self.spec, reward=self.reward, clock=self.clock,
+                       seed=seed, items=self._items,
+                       ranker=ranking.LinearRanker(self.ranker.sources) if self.ranker else None)
 
     # -- deciding -------------------------------------------------------------------------------
 
@@ -171,6 +178,10 @@ class Learner:
 
     def sync(self) -> int:
         """Apply the outcomes logged since the last sync, in sequence order."""
+        with self._sync_lock:  # one applier at a time: an outcome is applied exactly once
+            return self._sync()
+
+    def _sync(self) -> int:
         self._syncs += 1
         if self._syncs % EPOCH_CHECK_EVERY == 0:
             snap = self.events.load_policy(self.name)
@@ -232,20 +243,24 @@ class Learner:
 
     def state(self) -> bytes:
         with self._lock:
-            doc = {"policy": self.policy.state(),
-                   "hit_rates": [[s, c, r] for (s, c), r in sorted(self.hit_rates.items())],
-                   "ranker": self.ranker.state() if self.ranker else None}
+            return self._state()
+
+    def _state(self) -> bytes:
+        doc = {"policy": self.policy.state(),
+               "hit_rates": [[s, c, r] for (s, c), r in sorted(self.hit_rates.items())],
+               "ranker": self.ranker.state() if self.ranker else None}
         return json.dumps(doc).encode()
 
     def reset(self) -> None:
         """Admin: a fresh policy for every process, from the current log position on."""
-        with self._lock:
+        with self._sync_lock, self._lock:
             self.policy = create(self.spec, self.space, self.seed)
             self.hit_rates = {}
             if self.ranker is not None:
                 self.ranker = ranking.LinearRanker(self.ranker.sources)
             self.epoch += 1
-        self.events.save_policy(self.name, self.seq, self.state(), self.epoch)
+            state = self._state()
+        self.events.save_policy(self.name, self.seq, state, self.epoch)
 
 
 def query_class(context: Context) -> str:

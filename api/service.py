@@ -45,7 +45,7 @@ class Service:
         self.events = EventLog(store)
         self._indexes: Indexes | None = None
         self.learner: Learner | None = None
-        self.users = UserStats(self.events, lambda: self.indexes.cards)
+        self.users = UserStats(self.events, lambda: self._built().cards)
         self.searcher: Searcher | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -88,10 +88,16 @@ class Service:
 
     @property
     def ready(self) -> bool:
-        return self._indexes is not None
+        return self._indexes is not None and self.searcher is not None
 
     @property
     def indexes(self) -> Indexes:
+        if self._indexes is None or self.searcher is None:
+            raise NotReady(self.load_error or "indexes are still loading")
+        return self._indexes
+
+    def _built(self) -> Indexes:
+        """The newest indexes, for the parts of the service itself (readiness aside)."""
         if self._indexes is None:
             raise NotReady(self.load_error or "indexes are still loading")
         return self._indexes
@@ -140,7 +146,7 @@ class Service:
                              step=s.budget_step, latency_weight=s.latency_weight)
 
         def items(ids: Sequence[str]) -> dict[str, ranking.Item]:
-            cards = self.indexes.cards
+            cards = self._built().cards
             return {i: ranking.Item(c.kind, c.popularity, c.genres) for i in ids
                     if (c := cards.get(i)) is not None}
 
@@ -165,7 +171,7 @@ class Service:
             self.learner.start()
             learner = self.learner
             self.searcher = Searcher(
-                lambda: self.indexes, learner,
+                self._built, learner,
                 (lambda: learner.ranker) if self.settings.ranker == "learned" else lambda: None,
                 self.events, self.health, self.users,
                 deadline_ms=self.settings.search_deadline_ms, clock=self.clock)
