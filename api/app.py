@@ -23,6 +23,7 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
+from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
@@ -31,6 +32,7 @@ from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_503_SERVICE_UNAVAILABLE
 
 from api import logs, metrics, schemas
+from api.admission import AdmissionControl
 from api.feedback import FeedbackError, handle_feedback
 from api.service import NotReady, Service
 from api.settings import Settings
@@ -305,6 +307,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     prometheus = PrometheusConfig(app_name="tunegraph", prefix="tunegraph_http", group_path=True,
                                   exclude=["/metrics"])
     middleware.append(prometheus.middleware)
+    middleware.insert(0, DefineMiddleware(AdmissionControl, limit=settings.max_in_flight))
     return Litestar(
         route_handlers=[search, feedback, suggest, artist_related, entity, health, ready,
                         admin_reload, admin_policy_reset, index_page, Metrics,

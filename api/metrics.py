@@ -22,3 +22,4 @@ POLICY_CHOICES: Final = Counter("tunegraph_policy_choices", "Plans chosen", ["po
 CATALOG_VERSION: Final = Gauge("tunegraph_catalog_version", "Catalog version being served",
                                multiprocess_mode="max")
 SUGGESTS: Final = Counter("tunegraph_suggests", "Type-ahead requests answered")
+REFUSED: Final = Counter("tunegraph_refused", "Requests refused at capacity (503)")

@@ -21,6 +21,7 @@ class Settings:
     api_key: str = ""  # admin operations (reload, policy reset) need it; empty disables them
     cors_origins: tuple[str, ...] = ()  # e.g. "https://app.example.com,http://localhost:5173"
     rate_limit_per_minute: int = 6000  # per client address; 0 turns the limiter off
+    max_in_flight: int = 48  # requests in flight per worker; past it, 503 at once
     max_body_bytes: int = 16 * 1024
     max_query_chars: int = 200
     max_limit: int = 50
