@@ -43,7 +43,7 @@ NEIGHBOURS: Final = _neighbours()
 _WORD: Final = re.compile(r"[a-z0-9]+")
 _LEADING_ARTICLE: Final = re.compile(r"^(the|a)\s+(.+)$", re.IGNORECASE)
 _ENSEMBLE: Final = re.compile(r"^(.+?)\s+(?:&|and|\+)\s+(?:the|his|her)\s+\S.*$", re.IGNORECASE)
-_PERSON: Final = re.compile(r"^[A-Z][a-z]+(?:\s+[A-Z][a-z.]+){1,2}$")
+_PERSON: Final = re.compile(r"^(?!(?:The|A|An)\s)[A-Z][a-z]+(?:\s+[A-Z][a-z.]+){1,2}$")
 BAND_SUFFIXES: Final = ("and His Orchestra", "& His Orchestra", "and His Band", "& The Band",
                         "Orchestra", "Band")
 GERMANIC: Final = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "ø": "oe", "å": "aa", "æ": "ae",

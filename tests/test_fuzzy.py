@@ -12,7 +12,7 @@ from graph.model import Entity, Kind
 from ingest.pipeline import ingest
 from retrievers.base import Query, Retriever
 from retrievers.fuzzy import FuzzyIndex, FuzzyRetriever
-from retrievers.normalize import normalize, phonetic_keys, trigrams
+from retrievers.normalize import article_first, normalize, phonetic_keys, trigrams
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "catalog.jsonl"
 
@@ -205,3 +205,11 @@ def test_link_many_spans_in_one_pass() -> None:
     assert second.extra["edits"] > 1  # "james": not a start of a name like "tayler"
     assert index.link(["tayler swift"], 0) == [[]]
     assert index.link(["taylor swift"], 5, frozenset({Kind.SONG})) == [[]]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Beatles, The", "The Beatles"), ("offspring, the", "the offspring"),
+    ("Day To Remember, A", "A Day To Remember"), ("Crosby, Stills & Nash", "Crosby, Stills & Nash"),
+    ("The Beatles", "The Beatles")])
+def test_article_first(text: str, expected: str) -> None:
+    assert article_first(text) == expected
