@@ -245,6 +245,9 @@ def ready(state: State) -> Response[schemas.Health]:
     if service.ready:
         detail["catalog_version"] = service.indexes.version
         detail["entities"] = len(service.indexes.cards)
+    if service.learner is not None:
+        detail["policy"] = service.learner.name
+        detail["outcomes_applied"] = service.learner.seq
     if service.load_error:
         detail["error"] = service.load_error
     return Response(schemas.Health("ready" if ok else "not ready", detail),
