@@ -163,7 +163,10 @@ class EventLog:
             try:
                 self.store.driver.execute_query(
                     "UNWIND $rows AS r MERGE (s:Search {id: r.id}) "
-                    "SET s.at = r.at, s.user = r.user, s.doc = r.doc",
+                    "SET s.at = r.at, s.user = r.user, s.doc = r.doc "
+                    # a take may have settled it while it waited in the queue
+                    "WITH s WHERE EXISTS { MATCH (:Outcome {search_id: s.id}) } "
+                    "SET s.settled = true",
                     {"rows": rows}, database_=self.store.database)
                 break
             except Exception as exc:  # the store is down: keep serving; retry, then drop
@@ -259,6 +262,7 @@ class EventLog:
         """Searches older than `before` that have no outcome yet (any process's)."""
         records, _, _ = self.store.driver.execute_query(
             "MATCH (s:Search) WHERE s.at < $before AND s.settled IS NULL "
+            "AND NOT EXISTS { MATCH (:Outcome {search_id: s.id}) } "
             "WITH s ORDER BY s.at LIMIT $limit RETURN collect(s.doc) AS docs",
             {"before": before, "limit": limit}, database_=self.store.database,
             routing_=RoutingControl.READ)
