@@ -17,11 +17,13 @@ Choosing: with the per-source curves (clipped to [0, 1], made monotone in k), th
 allocation is P(some source holds the take) = 1 - prod_s (1 - c_s(k_s)) (sources treated as
 independent given the context; overlapping sources make this optimistic about spreading), minus
 latency_weight * cost for each source that runs. The budget goes out greedily in blocks: at each
-step the (source, extra units) with the best gain per unit, where the gain uses an optimistic
-curve c_s + alpha * sd for the source being extended and the mean curves for the others (so no
-source saturates the product before it has been tried). Ties go to the source with fewer units,
-so the very first plans spread the budget. Expanders get units only once a first-stage source
-has some.
+step the (source, extra units) with the best gain per unit, where the gain is the rise of the
+optimistic curve c_s + alpha * sd of the source being extended, from the units it has, times the
+mean curves' misses of the others (so no source saturates the product before it has been tried).
+The optimism is counted once per source, not again at every unit: otherwise the source with the
+largest feature norm (on the service: the probed ones) wins every step of a fresh policy and
+takes the whole budget. Ties go to the source with fewer units, so the very first plans spread
+the budget. Expanders get units only once a first-stage source has some.
 
 Exploration with an exact propensity: with probability eps_global the plan is uniform over all
 feasible full allocations, with eps_local a uniform move of one unit from one source to another
@@ -134,7 +136,7 @@ class SemiBandit(PolicyBase):
                     room = left
                 if room <= 0 or blocked[s] or not (seeded or first[s]):
                     continue
-                here = means[s][u]
+                here = opts[s][u]
                 curve = opts[s]
                 rest = others[s]
                 cost = costs[s] if u == 0 else 0.0
