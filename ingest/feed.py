@@ -17,16 +17,16 @@ MAX_REFS: Final = 10_000  # songs in one playlist, related artists, ...
 
 _NO_CONTROL: Final = r"^[^\x00-\x1f\x7f]*$"
 _ID_PATTERN: Final = r"^[^\s\x00-\x1f\x7f]+$"
-_DATE_PATTERN: Final = r"^\d{4}(-\d{2}(-\d{2})?)?$"
-_LANGUAGE_PATTERN: Final = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$"
+DATE_PATTERN: Final = r"^\d{4}(-\d{2}(-\d{2})?)?$"
+LANGUAGE_PATTERN: Final = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$"
 Id = Annotated[str, Meta(min_length=1, max_length=200, pattern=_ID_PATTERN)]
 Name = Annotated[str, Meta(min_length=1, max_length=500, pattern=_NO_CONTROL)]
 ShortText = Annotated[str, Meta(min_length=1, max_length=500, pattern=_NO_CONTROL)]
 Description = Annotated[str, Meta(max_length=10_000)]
 Popularity = Annotated[float, Meta(ge=0.0, le=1.0)]
 Duration = Annotated[int, Meta(ge=0, le=100 * 3600 * 1000)]
-Date = Annotated[str, Meta(pattern=_DATE_PATTERN)]
-Language = Annotated[str, Meta(min_length=2, max_length=35, pattern=_LANGUAGE_PATTERN)]
+Date = Annotated[str, Meta(pattern=DATE_PATTERN)]
+Language = Annotated[str, Meta(min_length=2, max_length=35, pattern=LANGUAGE_PATTERN)]
 Refs = Annotated[list[Id], Meta(max_length=MAX_REFS)]
 
 
@@ -123,8 +123,8 @@ _decoder = msgspec.json.Decoder()
 _PATTERN_RULES: Final = {
     _ID_PATTERN: "must be non-empty, without whitespace or control characters",
     _NO_CONTROL: "must not contain control characters",
-    _DATE_PATTERN: "must be a date as YYYY, YYYY-MM or YYYY-MM-DD",
-    _LANGUAGE_PATTERN: "must be a language tag such as 'en' or 'pt-BR'",
+    DATE_PATTERN: "must be a date as YYYY, YYYY-MM or YYYY-MM-DD",
+    LANGUAGE_PATTERN: "must be a language tag such as 'en' or 'pt-BR'",
 }
 _AT_FIELD = re.compile(r"^(?P<what>.*) - at `\$\.(?P<field>.+)`$")
 
@@ -148,9 +148,19 @@ _fast = msgspec.json.Decoder(UpsertRec)
 
 
 def decode(raw: bytes) -> Upsert | Delete:
-    """Decode and validate one feed line; raise FeedError with the reason."""
+    """Decode and validate one feed line; raise FeedError with the reason.
+
+    The reference for every verdict; the ingest itself uses the faster `records.parse`, which
+    gives the same verdicts and reasons (tests compare the two)."""
+    rec = decode_struct(raw)
+    return rec if isinstance(rec, Delete) else _to_upsert(rec)
+
+
+def decode_struct(raw: bytes) -> UpsertRec | Delete:
+    """The schema half of `decode`: the validated struct, before the checks of `_to_upsert`."""
     try:
-        return _to_upsert(_fast.decode(raw))  # the common case, in one pass of C
+        rec: UpsertRec = _fast.decode(raw)  # the common case, in one pass of C
+        return rec
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         pass  # deletes and bad records: the slow path below words the reason
     try:
@@ -168,16 +178,16 @@ def decode(raw: bytes) -> Upsert | Delete:
             return Delete(msgspec.convert(obj, DeleteRec).id)
         if "kind" not in obj:
             raise FeedError("missing required field 'kind'")
-        if obj["kind"] not in Kind._value2member_map_:
+        if not isinstance(obj["kind"], str) or obj["kind"] not in Kind._value2member_map_:
             raise FeedError(f"unknown kind {obj['kind']!r}; expected one of "
                             f"{', '.join(k.value for k in Kind)}")
-        rec: UpsertRec = msgspec.convert(obj, UpsertRec)
+        rec = msgspec.convert(obj, UpsertRec)
     except msgspec.ValidationError as exc:
         raise FeedError(_friendly(str(exc))) from None
-    return _to_upsert(rec)
+    return rec
 
 
-def _check_date(field: str, value: str | None) -> None:
+def check_date(field: str, value: str | None) -> None:
     if value is None:
         return
     parts = [int(p) for p in value.split("-")]
@@ -208,13 +218,13 @@ def _to_upsert(rec: UpsertRec) -> Upsert:
             refs += _related(rec)
         case AlbumRec():
             refs += _refs("artists", rec.artists, RelType.BY, Kind.ARTIST)
-            _check_date("release_date", rec.release_date)
+            check_date("release_date", rec.release_date)
             extra = _present(release_date=rec.release_date)
         case SongRec():
             refs += _refs("artists", rec.artists, RelType.PERFORMED_BY, Kind.ARTIST)
             if rec.album is not None:
                 refs.append(Ref("album", RelType.ON_ALBUM, rec.album, Kind.ALBUM, {}))
-            _check_date("release_date", rec.release_date)
+            check_date("release_date", rec.release_date)
             extra = _present(duration_ms=rec.duration_ms, release_date=rec.release_date)
         case PlaylistRec():
             songs = _refs("songs", rec.songs, RelType.CONTAINS, Kind.SONG)
@@ -225,7 +235,7 @@ def _to_upsert(rec: UpsertRec) -> Upsert:
         case EpisodeRec():
             if rec.podcast is not None:
                 refs.append(Ref("podcast", RelType.EPISODE_OF, rec.podcast, Kind.PODCAST, {}))
-            _check_date("release_date", rec.release_date)
+            check_date("release_date", rec.release_date)
             extra = _present(duration_ms=rec.duration_ms, release_date=rec.release_date)
         case GenreRec():
             if rec.parent is not None:

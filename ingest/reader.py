@@ -13,6 +13,7 @@ from typing import BinaryIO
 from ingest.feed import MAX_LINE_BYTES
 
 _CHUNK = 1 << 16
+_BLOCK = 1 << 22  # bytes per read in `read_blocks`; more than the line limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +56,60 @@ def read_lines(source: str, limit: int = MAX_LINE_BYTES) -> Iterator[Line]:
             data = chunk.rstrip(b"\r\n")
             if data.strip():
                 yield Line(source, number, data, len(chunk))
+
+
+Numbered = list[tuple[int, bytes | None, int]]  # (line number, data or None, length in bytes)
+
+
+def read_blocks(source: str, limit: int = MAX_LINE_BYTES) -> Iterator[Numbered]:
+    """The same lines as `read_lines`, as lists of (number, data, length) read a block at a time
+    (several times faster than a `readline` per line). A line over `limit` bytes still comes
+    with `data=None`, and no more than one block plus `limit` bytes of it is ever held."""
+    assert limit < _BLOCK
+    with _open(source) as f:
+        number = 0
+        carry = b""  # the start of a line that the last block cut
+        skipping = -1  # >= 0: bytes seen so far of an over-long line, up to its newline
+        while True:
+            block = f.read(_BLOCK)
+            out: Numbered = []
+            if not block:
+                if skipping >= 0:
+                    out.append((number + 1, None, skipping))
+                elif carry:
+                    out += _numbered([carry], number, limit)
+                if out:
+                    yield out
+                return
+            if skipping >= 0:
+                end = block.find(b"\n")
+                if end < 0:
+                    skipping += len(block)
+                    continue
+                number += 1
+                out.append((number, None, skipping + end + 1))
+                skipping = -1
+                block = block[end + 1:]
+            else:
+                block = carry + block
+            parts = block.split(b"\n")
+            carry = parts.pop()
+            out += _numbered(parts, number, limit, terminated=True)
+            number += len(parts)
+            if len(carry) > limit:
+                skipping, carry = len(carry), b""
+            if out:
+                yield out
+
+
+def _numbered(parts: list[bytes], number: int, limit: int, *,
+              terminated: bool = False) -> Numbered:
+    out: Numbered = []
+    for i, part in enumerate(parts, number + 1):
+        if len(part) > limit:
+            out.append((i, None, len(part) + terminated))
+            continue
+        # Most lines start with "{": skip the strip (a copy) for them.
+        if part[:1] == b"{" or part.strip():
+            out.append((i, part.rstrip(b"\r\n"), len(part) + terminated))
+    return out

@@ -45,6 +45,8 @@ def test_every_documented_kind_decodes() -> None:
     (b'{"kind":"song","id":"so:1"}', "missing required field 'name'"),
     (b'{"kind":"sng","id":"so:1","name":"x"}', "unknown kind 'sng'; expected one of song, "
      "artist, album, playlist, podcast, episode, genre"),
+    (b'{"kind":["song"],"id":"so:1","name":"x"}', "unknown kind ['song']; expected one of "
+     "song, artist, album, playlist, podcast, episode, genre"),
     (b'{"kind":"song","id":"so:1","name":"x","popularity":"high"}',
      "popularity: expected `float`, got `str`"),
     (b'{"kind":"song","id":"so:1","name":"x","popularity":1.5}',
