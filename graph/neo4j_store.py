@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import groupby
-from typing import Any, LiteralString
+from typing import Any, Final, LiteralString
 
 from neo4j import Driver, GraphDatabase, ManagedTransaction, RoutingControl
 
@@ -25,6 +25,11 @@ from graph.store import Counts, Existing
 # Only labels and types from the `Kind`/`RelType` allow-lists are ever formatted into Cypher
 # text; every user value travels as a parameter.
 READ = RoutingControl.READ
+# What a read returns of a node: the entity's own properties, never the serving data other parts
+# keep on the node (text vectors are 256 floats each; `_hash`), so catalog reads stay small.
+# The kind-specific keys are EXTRA_PROPS (a test checks the two agree).
+ENTITY_PROJECTION: Final = ("{.id, .kind, .name, .aliases, .description, .popularity, "
+                            ".duration_ms, .release_date, .language, .publisher}")
 PAGE = 10_000
 WRITE = RoutingControl.WRITE
 
@@ -159,7 +164,7 @@ class Neo4jStore:
     def get(self, ids: Sequence[str]) -> list[Entity]:
         rows = self._run(
             "UNWIND range(0, size($ids) - 1) AS i MATCH (n:Entity {id: $ids[i]}) "
-            "RETURN properties(n) AS p ORDER BY i", READ, ids=list(ids))
+            f"RETURN n {ENTITY_PROJECTION} AS p ORDER BY i", READ, ids=list(ids))
         return [entity_from_props(r["p"]) for r in rows]
 
     def relations(self, entity_id: str, types: Iterable[RelType] | None = None) -> list[Relation]:
@@ -176,7 +181,7 @@ class Neo4jStore:
         while True:  # keyset pages over the id index, each page one record
             rows = self._run(
                 "MATCH (n:Entity) WHERE n.id > $after WITH n ORDER BY n.id LIMIT $page "
-                "RETURN collect(properties(n)) AS page", READ, after=after, page=PAGE)
+                f"RETURN collect(n {ENTITY_PROJECTION}) AS page", READ, after=after, page=PAGE)
             page = rows[0]["page"]
             yield from (entity_from_props(p) for p in page)
             if len(page) < PAGE:
