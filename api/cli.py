@@ -146,6 +146,28 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from bench.simulate import run
+
+    return run(args)
+
+
+def _evaluate_policy(args: argparse.Namespace) -> int:
+    from bench.sim_ope import evaluate_log
+    from graph.neo4j_store import Neo4jStore
+
+    store = Neo4jStore.connect(args.uri) if args.uri else open_store()
+    try:
+        print(evaluate_log(store, args.candidate, since=args.since, metric=args.metric,
+                           ci=args.ci, alpha=args.alpha, seed=args.seed))
+    except ValueError as exc:
+        print(f"tunegraph evaluate-policy: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tunegraph", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -208,6 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=int, help="port (default 8000)")
     srv.add_argument("--workers", type=int, help="worker processes (default 1)")
     srv.set_defaults(func=_serve)
+
+    from bench import sim_args  # argparse only: the commands import their modules when run
+
+    simulate = sub.add_parser("simulate", help="compare policies on simulated users through "
+                              "the real search path; writes a table and plots")
+    sim_args.add_simulate(simulate)
+    simulate.set_defaults(func=_simulate)
+    evaluate = sub.add_parser("evaluate-policy", help="off-policy estimates (IPS, SNIPS, DR) of "
+                              "a candidate policy from the decision log")
+    sim_args.add_evaluate(evaluate)
+    evaluate.set_defaults(func=_evaluate_policy)
 
     where = sub.add_parser("where", help="print the Neo4j URI that commands will use")
     where.set_defaults(func=_where)
