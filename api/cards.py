@@ -66,6 +66,9 @@ class Cards:
     def get(self, entity_id: str) -> Card | None:
         return self._cards.get(entity_id)
 
+    def values(self) -> Iterable[Card]:
+        return self._cards.values()
+
     @classmethod
     def build(cls, snapshot: Snapshot) -> Cards:
         by_id = {e.id: e for e in snapshot.entities}

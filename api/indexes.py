@@ -18,10 +18,10 @@ from retrievers.fulltext import FullTextRetriever
 from retrievers.fuzzy import FuzzyIndex, FuzzyRetriever
 from retrievers.memory import MemoryRetriever, Neo4jMemoryLog, predicted_queries
 from retrievers.related import RelatedExpander
-from retrievers.understand import QueryUnderstanding
+from retrievers.text_embed import TextEmbeddingRetriever, stored_encoder
+from retrievers.understand import QueryUnderstanding, fuzzy_linker
 
 log = logging.getLogger(__name__)
-ARTISTS = frozenset({Kind.ARTIST})
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -40,8 +40,11 @@ class Indexes:
     build_s: dict[str, float] = field(default_factory=dict)
 
 
-def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None) -> Indexes:
-    """Read the catalog once and build every in-process index from that snapshot."""
+def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None,
+                  text: bool = True) -> Indexes:
+    """Read the catalog once and build every in-process index from that snapshot. The text
+    source joins when `tunegraph train text` has put vectors in the graph (it then embeds only
+    what changed since)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     snap = Snapshot.read(store)
@@ -55,11 +58,10 @@ def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None) -
     timed("fuzzy", t)
     t = time.perf_counter()
 
-    def match_artist(text: str) -> list[tuple[str, float]]:
-        return [(m.entity_id, m.score) for m in fuzzy.search(text, 3, ARTISTS)]
-
+    artists = FuzzyIndex.from_entities([e for e in snap.entities if e.kind is Kind.ARTIST],
+                                       snap.version)
     # QueryUnderstanding reads only iter_entities/iter_relations, which a snapshot offers.
-    understand = QueryUnderstanding(cast(GraphStore, snap), artist_matcher=match_artist)
+    understand = QueryUnderstanding(cast(GraphStore, snap), linker=fuzzy_linker(artists))
     timed("understand", t)
     t = time.perf_counter()
     predicted, kinds = predicted_queries(snap)
@@ -75,6 +77,10 @@ def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None) -
         "understand": understand,
         "memory": mem,
     }
+    if text and stored_encoder(store) is not None:
+        t = time.perf_counter()
+        retrievers["text"] = TextEmbeddingRetriever.build(store)
+        timed("text", t)
     expanders: dict[str, Expander] = {"related": RelatedExpander(store)}
     timings["total"] = time.perf_counter() - t0
     log.info("indexes built for catalog version %d: %s", snap.version,

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from api import metrics
+from api.cards import Card
 from api.context import UserStats
 from api.eventlog import EventLog
 from api.health import StoreHealth, is_outage
@@ -21,6 +22,7 @@ from bandit import RewardConfig
 from graph.connect import open_store
 from graph.neo4j_store import Neo4jStore
 from retrievers import ranker as ranking
+from retrievers.base import Candidate, Query
 
 log = logging.getLogger(__name__)
 MEMORY_SYNC_S: Final = 1.0  # how often feedback from other processes reaches this one's memory
@@ -163,7 +165,10 @@ class Service:
         if current is None:
             self.store.apply_schema()
             self.events.apply_schema()
-        built = build_indexes(self.store, memory=current.memory if current else None)
+        built = build_indexes(self.store, memory=current.memory if current else None,
+                              text=self.settings.text_vectors)
+        if current is None:
+            _warm_up(built)
         self._indexes = built  # one reference swap: a search in flight keeps its own snapshot
         metrics.CATALOG_VERSION.set(built.version)
         if self.searcher is None:
@@ -177,3 +182,24 @@ class Service:
                 deadline_ms=self.settings.search_deadline_ms, clock=self.clock)
         self.load_error = ""
         log.info("serving catalog version %d", built.version)
+
+
+def _warm_up(built: Indexes) -> None:
+    """Run each store-backed source once before /ready turns true: Neo4j plans and compiles a
+    query's operators on first use (seconds for the related-entity traversals on a cold, busy
+    machine), which would otherwise fall on the first users' pages and miss their deadline.
+    The seeds are the most popular entity of every kind, so every traversal branch runs."""
+    best: dict[str, Card] = {}
+    for c in built.cards.values():
+        if c.kind.value not in best or c.popularity > best[c.kind.value].popularity:
+            best[c.kind.value] = c
+    seeds = [Candidate(c.id, 1.0, "warm-up") for c in best.values()]
+    text = best["artist"].name if "artist" in best else "a"
+    for name in sorted(built.remote):
+        try:
+            if name in built.retrievers:
+                built.retrievers[name].retrieve(Query(text), 10)
+            elif name in built.expanders and seeds:
+                built.expanders[name].expand(seeds, 10)
+        except Exception as exc:  # a failure here is the store's; the loop handles that
+            log.warning("warm-up of %s failed: %s", name, exc)
