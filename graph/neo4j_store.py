@@ -140,8 +140,10 @@ class Neo4jStore:
                 tx.run(f"UNWIND $ids AS id MATCH (:Entity {{id: id}})-[old:{type_value}]->() "
                        "DELETE old", ids=ids).consume()
             for rel_type, rows in by_type.items():
+                # Most types carry no properties: they skip the SET.
+                props = " SET e = r.p" if any(r["p"] for r in rows) else ""
                 tx.run("UNWIND $rows AS r MATCH (a:Entity {id: r.s}) MATCH (b:Entity {id: r.d}) "
-                       f"CREATE (a)-[e:{rel_type.value}]->(b) SET e = r.p", rows=rows).consume()
+                       f"CREATE (a)-[e:{rel_type.value}]->(b){props}", rows=rows).consume()
             tx.run("UNWIND $rows AS r MATCH (n:Entity {id: r.id}) SET n._hash = r.hash",
                    rows=seals).consume()
 

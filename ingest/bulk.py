@@ -98,7 +98,8 @@ class CsvFiles:
 
     def _note_line_breaks(self, item: Item) -> None:
         rec = item.rec
-        texts = [rec.name, rec.description, *rec.aliases, getattr(rec, "publisher", None) or ""]
+        texts = [rec.id, rec.name, rec.description, *rec.aliases,
+                 getattr(rec, "publisher", None) or ""]
         if _breaks(texts):
             self.multiline.add(self.nodes[item.kind])
         for g, dsts in enumerate(item.groups):
