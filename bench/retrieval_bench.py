@@ -52,9 +52,10 @@ def large_feed(real: Path, n: int, out: Path) -> int:
     return count
 
 
-def measure(store_feed: Path, uri: str | None, qs: Sequence[DevQuery]
+def measure(store_feed: Path, uri: str | None, qs: Sequence[DevQuery], *, optional: bool = True
             ) -> tuple[dict[str, tuple[float, float]], dict[str, float], tuple[float, ...]]:
-    """(per generator (median, p95) ms, build seconds, lexical held-out hit@1/hit@10/MRR)."""
+    """(per generator (median, p95) ms, build seconds, lexical held-out hit@1/hit@10/MRR).
+    `optional`: also the generators other issues add (bench.evalkit.optional_retrievers)."""
     texts = [q.query for q in qs]
     builds: dict[str, float] = {}
     with catalog_server(store_feed, uri) as store:
@@ -65,7 +66,7 @@ def measure(store_feed: Path, uri: str | None, qs: Sequence[DevQuery]
         memory = MemoryRetriever.build(store, InProcessMemoryLog())
         builds["memory"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        extra, why = optional_retrievers(store)
+        extra, why = optional_retrievers(store) if optional else ({}, {})
         builds.update({f"{n} (optional)": time.perf_counter() - t0 for n in extra})
         for module, reason in why.items():
             print(f"{module} not measured: {reason}")
@@ -102,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--large", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=600)
     ap.add_argument("--uri", help="a Neo4j already holding the real catalog (first scale only)")
+    ap.add_argument("--no-optional-large", action="store_true",
+                    help="skip other issues' generators at the large scale (the text one "
+                    "embeds and writes back every entity first)")
     args = ap.parse_args(argv)
     every = read(args.devset)
     qs = random.Random(7).sample(every, min(args.queries, len(every)))
@@ -112,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             feed = Path(tmp) / "large.jsonl"
             n = large_feed(args.catalog, args.large, feed)
             print(f"large feed: {n:,} records", flush=True)
-            results[f"{n:,}"] = measure(feed, None, qs)
+            results[f"{n:,}"] = measure(feed, None, qs, optional=not args.no_optional_large)
     scales = list(results)
     names = list(dict.fromkeys(n for r in results.values() for n in r[0]))
     rows = [(n, *(f"{results[s][0][n][0]:.2f} / {results[s][0][n][1]:.2f}"

@@ -75,14 +75,18 @@ class TrainedEmbeddings:
         rotated = q.view(np.complex64) * (np.conj(r) if inverse else r)
         return np.ascontiguousarray(rotated).view(np.float32)
 
-    def link_scores(self, queries: FloatArray, tails: FloatArray) -> FloatArray:
+    def link_scores(self, queries: FloatArray, tails: FloatArray,
+                    tail_squares: FloatArray | None = None) -> FloatArray:
         """[queries, tails] scores, higher is better. ComplEx and LightGCN score the dot
         product (Re<h*r, conj(t)> in ComplEx's terms); RotatE -|h*r - t|^2, which ranks like
         its distance. A mean of queries ranks tails by the mean of their scores (weights
-        summing to 1), which is how several seeds combine."""
+        summing to 1), which is how several seeds combine. `tail_squares`, the tails' squared
+        norms, saves recomputing them per request."""
         dots = queries @ tails.T
         if self.model == "rotate":
-            squares = (queries * queries).sum(1, keepdims=True) + (tails * tails).sum(1)
+            if tail_squares is None:
+                tail_squares = np.einsum("ij,ij->i", tails, tails)
+            squares = np.einsum("ij,ij->i", queries, queries)[:, None] + tail_squares
             return np.asarray(2 * dots - squares, dtype=np.float32)
         return np.asarray(dots, dtype=np.float32)
 
@@ -152,7 +156,8 @@ class _Tables:
     row: dict[str, int]  # entity id -> row, for live entities only
     names: list[str]  # per row; "" for entities that are gone
     kinds: list[str]
-    by_kind: dict[str, tuple[IntArray, FloatArray]]  # kind -> its live rows, their vectors
+    by_kind: dict[str, tuple[IntArray, FloatArray, FloatArray]]  # kind -> live rows, their
+    # vectors and squared norms
     missing: int  # live entities without a vector (added since training)
 
 
@@ -168,7 +173,8 @@ def _build(embeddings: TrainedEmbeddings, store: GraphStore) -> _Tables:
     by_kind = {}
     for kind, rows in rows_of.items():
         index = np.array(rows, dtype=np.int64)
-        by_kind[kind] = (index, np.ascontiguousarray(embeddings.vectors[index]))
+        vectors = np.ascontiguousarray(embeddings.vectors[index])
+        by_kind[kind] = (index, vectors, np.einsum("ij,ij->i", vectors, vectors))
     return _Tables(version=version, row={ids[n]: n for n in keep},
                    names=[live[i][1] if i in live else "" for i in ids], kinds=kinds,
                    by_kind=by_kind, missing=len(live) - len(keep))
@@ -231,8 +237,9 @@ class GraphEmbeddingExpander:
         found: list[tuple[float, str, int, str]] = []
         for kind in sorted(set(kinds or [t.kinds[r] for r in rows]) & set(t.by_kind)):
             queries = self._queries(t, rows, kind)
-            index, vectors = t.by_kind[kind]
-            scores = self.embeddings.link_scores((weights @ queries)[None, :], vectors)[0]
+            index, vectors, squares = t.by_kind[kind]
+            scores = self.embeddings.link_scores((weights @ queries)[None, :], vectors,
+                                                 squares)[0]
             m = min(k + len(rows), len(scores))  # room for the seeds, which are dropped
             best = np.argpartition(-scores, m - 1)[:m] if m < len(scores) else np.arange(m)
             found += [(-float(scores[j]), self.embeddings.ids[index[j]], int(index[j]), kind)

@@ -274,7 +274,7 @@ def test_artist_neighbours_are_the_models_best_scores(model: str, relation: str 
 
 def test_from_a_playlist_the_kge_finds_its_songs(memory_catalog: MemoryStore) -> None:
     """Across kinds the query follows the relation (CONTAINS), so the songs found from a
-    playlist are mostly the ones it holds, trained on (19 of 24 here; chance gives about 3)."""
+    playlist are mostly the ones it holds, trained on (all 24 here; chance gives about 3)."""
     expander = quick_expander(memory_catalog, "rotate")
     playlists = [e.id for e in memory_catalog.iter_entities() if e.kind == Kind.PLAYLIST]
     held_total = found_total = 0
