@@ -238,17 +238,28 @@ class EventLog:
 
     # -- what the policy learns from --------------------------------------------------------------
 
-    def add_outcome(self, search_id: str, doc: bytes) -> int | None:
+    def add_outcome(self, search_id: str, doc: bytes,
+                    record: SearchRecord | None = None) -> int | None:
         """Log one search's outcome under the next sequence number, once: None when that search
-        already has one. The counter's lock orders commits, so readers see seqs in order."""
+        already has one. The counter's lock orders commits, so readers see seqs in order.
+        `record`, the search itself, is written in the same transaction when it is not in the
+        graph yet (it may still wait in this process's write queue): whoever reads an outcome
+        can then read its search, which the ranker learns from."""
+        params: dict[str, object] = {"sid": search_id, "doc": doc.decode(), "at": None,
+                                     "user": None, "sdoc": None}
+        if record is not None:
+            params |= {"at": record.at, "user": record.user,
+                       "sdoc": _enc.encode(record).decode()}
         records, _, _ = self.store.driver.execute_query(
             "MERGE (o:Outcome {search_id: $sid}) ON CREATE SET o.doc = $doc, o.pending = true "
             "WITH o WHERE o.pending "
             "MERGE (m:Meta {key: 'outcomes'}) SET m.seq = coalesce(m.seq, 0) + 1 "
             "SET o.seq = m.seq REMOVE o.pending "
+            "FOREACH (_ IN CASE WHEN $sdoc IS NULL THEN [] ELSE [1] END | "
+            "MERGE (s:Search {id: $sid}) ON CREATE SET s.at = $at, s.user = $user, "
+            "s.doc = $sdoc) "
             "WITH o OPTIONAL MATCH (s:Search {id: $sid}) SET s.settled = true "
-            "RETURN o.seq AS seq", {"sid": search_id, "doc": doc.decode()},
-            database_=self.store.database)
+            "RETURN o.seq AS seq", params, database_=self.store.database)
         return int(records[0]["seq"]) if records else None
 
     def outcomes_after(self, seq: int, limit: int = 2000) -> list[tuple[int, bytes]]:

@@ -125,7 +125,7 @@ class Learner:
         reward = credit(decision.plan, decision.candidates, [to_feedback(e) for e in feedback],
                         self.reward)
         outcome = Outcome(record.search_id, self.clock(), decision.context, decision.plan, reward)
-        return self.events.add_outcome(record.search_id, encode_record(outcome))
+        return self.events.add_outcome(record.search_id, encode_record(outcome), record)
 
     def settle_expired(self, limit: int = 500) -> int:
         """Settle searches whose window closed without a take (any process's, so that a crashed
