@@ -6,6 +6,7 @@ problem-details JSON body with a 4xx (bad input) or 503 (not ready, store down);
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,7 +27,7 @@ from litestar.exceptions import (
 from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_503_SERVICE_UNAVAILABLE
@@ -50,7 +51,9 @@ NEIGHBOURS: Final = 100
 # handlers, with messages that name them.
 Text = Annotated[str, QueryParameter(max_length=2000)]
 Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
+OptionalLimit = Annotated[int | None, QueryParameter(ge=1, le=1000)]
 KindsParam = Annotated[str | None, QueryParameter(max_length=200)]
+EntityId = Annotated[str, PathParameter(max_length=500)]
 
 
 def _errors(*codes: int) -> dict[int, ResponseSpec]:
@@ -69,7 +72,12 @@ class Metrics(PrometheusController):
 
 
 class Unavailable(HTTPException):
+    """503 with a Retry-After (5 s unless given)."""
+
     status_code = HTTP_503_SERVICE_UNAVAILABLE
+
+    def __init__(self, *, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail=detail, headers=headers or {"Retry-After": "5"})
 
 
 def _service(state: State) -> Service:
@@ -119,7 +127,7 @@ def _limit(limit: int, settings: Settings) -> int:
      responses=_errors(*COMMON_ERRORS))
 def search(state: State, q: Text,
            user: Annotated[str | None, QueryParameter(max_length=MAX_USER_CHARS)] = None,
-           limit: Limit = 20, kinds: KindsParam = None,
+           limit: OptionalLimit = None, kinds: KindsParam = None,
            debug: FromQuery[bool] = False) -> schemas.SearchPage:
     service = _ready(state)
     settings = service.settings
@@ -127,7 +135,8 @@ def search(state: State, q: Text,
     if user is not None and not user.strip():
         user = None
     assert service.searcher is not None
-    result = service.searcher.search(text, user=user, limit=_limit(limit, settings),
+    page_size = settings.default_limit if limit is None else limit
+    result = service.searcher.search(text, user=user, limit=_limit(page_size, settings),
                                      kinds=_kinds(kinds), debug=debug)
     log.info("search", extra={"search_id": result.page.search_id, "query": text,
                               "items": len(result.page.items),
@@ -143,6 +152,8 @@ def feedback(state: State, data: JSONBody[schemas.FeedbackIn]) -> schemas.Feedba
     try:
         created = handle_feedback(service, data)
     except FeedbackError as exc:
+        if exc.status == HTTP_503_SERVICE_UNAVAILABLE:
+            raise Unavailable(detail=str(exc)) from None
         raise ClientException(detail=str(exc), status_code=exc.status) from None
     metrics.FEEDBACK.labels(action=data.action, result="stored" if created else "duplicate").inc()
     log.info("feedback", extra={"search_id": data.search_id, "entity_id": data.entity_id,
@@ -183,7 +194,7 @@ def _store_call(service: Service, what: str) -> None:
 @get("/v1/artists/{artist_id:str}/related", sync_to_thread=True,
      summary="Related artists, each with its reasons",
      responses=_errors(*COMMON_ERRORS, 404))
-def artist_related(state: State, artist_id: FromPath[str],
+def artist_related(state: State, artist_id: EntityId,
                    limit: Limit = 10) -> schemas.RelatedArtists:
     service = _ready(state)
     card = _card_or_404(service, artist_id, Kind.ARTIST)
@@ -203,7 +214,7 @@ def artist_related(state: State, artist_id: FromPath[str],
 
 @get("/v1/entities/{entity_id:str}", sync_to_thread=True, summary="One entity and its neighbours",
      responses=_errors(*COMMON_ERRORS, 404))
-def entity(state: State, entity_id: FromPath[str]) -> schemas.EntityOut:
+def entity(state: State, entity_id: EntityId) -> schemas.EntityOut:
     service = _ready(state)
     card = _card_or_404(service, entity_id)
     _store_call(service, "entity details")
@@ -258,7 +269,8 @@ def _admin(request: Request[Any, Any, Any], service: Service) -> None:
     key = service.settings.api_key
     if not key:
         raise NotAuthorizedException(detail="admin operations are off: no TUNEGRAPH_API_KEY set")
-    if request.headers.get("x-api-key") != key:
+    given = request.headers.get("x-api-key", "")
+    if not hmac.compare_digest(given.encode(), key.encode()):
         raise NotAuthorizedException(detail="a valid X-API-Key header is required")
 
 

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import cast
 
 from api.cards import Cards
@@ -16,6 +17,13 @@ from graph.store import GraphStore
 from retrievers.base import Expander, Retriever
 from retrievers.fulltext import FullTextRetriever
 from retrievers.fuzzy import FuzzyIndex, FuzzyRetriever
+from retrievers.graph_embed import (
+    KGE_MODELS,
+    PYG_MODELS,
+    GraphEmbeddingExpander,
+    TrainedEmbeddings,
+    source_name,
+)
 from retrievers.memory import MemoryRetriever, Neo4jMemoryLog, predicted_queries
 from retrievers.related import RelatedExpander
 from retrievers.text_embed import TextEmbeddingRetriever, stored_encoder
@@ -41,10 +49,11 @@ class Indexes:
 
 
 def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None,
-                  text: bool = True) -> Indexes:
+                  text: bool = True, embeddings: Path | None = None) -> Indexes:
     """Read the catalog once and build every in-process index from that snapshot. The text
     source joins when `tunegraph train text` has put vectors in the graph (it then embeds only
-    what changed since)."""
+    what changed since); the graph-embedding expanders ("kge", "gnn") join when `tunegraph
+    train graph` has saved models under `embeddings`."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     snap = Snapshot.read(store)
@@ -82,6 +91,19 @@ def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None,
         retrievers["text"] = TextEmbeddingRetriever.build(store)
         timed("text", t)
     expanders: dict[str, Expander] = {"related": RelatedExpander(store)}
+    for model in KGE_MODELS + PYG_MODELS if embeddings else ():
+        assert embeddings is not None
+        name = source_name(model)
+        if name in expanders or not (embeddings / model / "meta.json").is_file():
+            continue  # one model per source: RotatE before ComplEx
+        t = time.perf_counter()
+        try:
+            trained = TrainedEmbeddings.load(embeddings / model)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("graph embeddings in %s not served: %s", embeddings / model, exc)
+            continue
+        expanders[name] = GraphEmbeddingExpander(trained, cast(GraphStore, snap), name=name)
+        timed(name, t)
     timings["total"] = time.perf_counter() - t0
     log.info("indexes built for catalog version %d: %s", snap.version,
              ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))

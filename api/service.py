@@ -51,6 +51,7 @@ class Service:
         self.searcher: Searcher | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._reload = threading.Event()  # an admin asked for a catalog check now
         self._loop: threading.Thread | None = None
         self.load_error = ""
 
@@ -106,12 +107,13 @@ class Service:
 
     def reload(self) -> None:
         """Ask the loop to check the catalog version now (admin)."""
+        self._reload.set()
         self._wake.set()
 
     # -- the loop -------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        last = {"memory": 0.0, "learn": 0.0, "settle": 0.0}
+        last = {"memory": 0.0, "learn": 0.0, "settle": 0.0, "catalog": 0.0}
 
         def due(what: str, every: float) -> bool:
             if time.monotonic() - last[what] < every or not self.health.available():
@@ -121,7 +123,13 @@ class Service:
 
         while not self._stop.is_set():
             try:
-                if self.health.available() or self.health.probe_due():
+                # The catalog version every refresh_s (at once when asked or not built yet);
+                # while the store is down, whenever the health check says a probe is due.
+                catalog_due = (self._indexes is None or self._reload.is_set()
+                               or time.monotonic() - last["catalog"] >= self.settings.refresh_s)
+                if self.health.probe_due() if not self.health.available() else catalog_due:
+                    self._reload.clear()
+                    last["catalog"] = time.monotonic()
                     self._check_catalog()
                     self.health.recovered()
                 if self._indexes is not None and due("memory", MEMORY_SYNC_S):
@@ -137,7 +145,7 @@ class Service:
                     log.exception("index refresh failed")
                 self.load_error = f"{type(exc).__name__}: {exc}"[:300]
             wait = LEARN_SYNC_S if self._indexes is not None else 1.0
-            self._wake.wait(min(wait, self.settings.refresh_s))
+            self._wake.wait(wait)
             self._wake.clear()
 
     def _learner(self, built: Indexes) -> Learner:
@@ -166,7 +174,8 @@ class Service:
             self.store.apply_schema()
             self.events.apply_schema()
         built = build_indexes(self.store, memory=current.memory if current else None,
-                              text=self.settings.text_vectors)
+                              text=self.settings.text_vectors,
+                              embeddings=self.settings.embeddings_dir)
         if current is None:
             _warm_up(built)
         self._indexes = built  # one reference swap: a search in flight keeps its own snapshot

@@ -80,10 +80,11 @@ def related_artists(store: Neo4jStore, artist_id: str, limit: int, *,
         got.reasons.append(reason)
         popularity[r["id"]] = float(r["popularity"] or 0.0)
     if embeddings is not None:
-        for c in embeddings.expand([Candidate(artist_id, 1.0, "seed")], CAP):
+        # By rank: the models' scores have no common scale (RotatE's are negative distances).
+        for rank, c in enumerate(embeddings.expand([Candidate(artist_id, 1.0, "seed")], CAP)):
             got = found.setdefault(c.entity_id, RelatedArtist(c.entity_id))
-            got.score += W_EMBED * max(0.0, c.score)
-            got.reasons.append(f"graph-embedding neighbour ({embeddings.name}, {c.score:.2f})")
+            got.score += W_EMBED * (1 - rank / CAP)
+            got.reasons.append(f"graph-embedding neighbour ({embeddings.name}, #{rank + 1})")
     for a in found.values():
         a.score *= 0.75 + 0.25 * popularity.get(a.id, 0.0)
     return sorted(found.values(), key=lambda a: (-a.score, a.id))[:limit]

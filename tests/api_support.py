@@ -25,8 +25,11 @@ from graph import server
 # test sees degraded pages only where it makes the store fail on purpose.
 # The fixed all-sources plan keeps pages deterministic for tests of the API's shape; the learning
 # tests choose their policies themselves.
+# No graph embeddings unless a test trains its own (a checkout's .tunegraph may hold some).
+NO_EMBEDDINGS = Path(__file__).parent / "no-embeddings"
 TEST_SETTINGS = Settings(rate_limit_per_minute=0, search_deadline_ms=10_000, api_key="test-key",
-                         refresh_s=0.5, store_retry_s=0.5, policy="fixed:rrf")
+                         refresh_s=0.5, store_retry_s=0.5, policy="fixed:rrf",
+                         embeddings_dir=NO_EMBEDDINGS)
 
 
 @contextmanager
@@ -64,7 +67,8 @@ def live_server(neo4j_uri: str, *, workers: int = 1, log_path: Path | None = Non
     environment = {**os.environ, "NEO4J_URI": neo4j_uri, "TUNEGRAPH_RATE_LIMIT_PER_MINUTE": "0",
                    "TUNEGRAPH_SEARCH_DEADLINE_MS": "10000", "TUNEGRAPH_API_KEY": "test-key",
                    "TUNEGRAPH_REFRESH_S": "0.5", "TUNEGRAPH_STORE_RETRY_S": "0.5",
-                   "TUNEGRAPH_POLICY": "fixed:rrf", **env}
+                   "TUNEGRAPH_POLICY": "fixed:rrf",
+                   "TUNEGRAPH_EMBEDDINGS_DIR": str(NO_EMBEDDINGS), **env}
     with (log_path.open("ab") if log_path else open(os.devnull, "wb")) as out:
         proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port),
                                  "--workers", str(workers)], env=environment, stdout=out,
