@@ -14,7 +14,7 @@ HOST ?= 127.0.0.1
 API_PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: setup system python neo4j-runtime run load test lint clean
+.PHONY: setup system python neo4j-runtime run load text-vectors embeddings test lint clean
 
 setup: system python neo4j-runtime
 
@@ -50,8 +50,18 @@ load: setup
 	@[ -f $(CATALOG) ] || $(TG) convert --data-dir $(DATA) --out $(CATALOG)
 	@$(TG) ingest --initial --port $(PORT) $(CATALOG)
 
+# Text vectors for the "text" source: the static model is distilled from the installed
+# MiniLM once (cached), then only entities without a vector are embedded.
+text-vectors: load
+	@$(TG) train text
+
+# Optional: graph embeddings (PyKEEN RotatE, PyG LightGCN) for the "kge" and "gnn" expanders;
+# minutes on 2 cores. A running service picks them up at its next start.
+embeddings: load
+	@$(TG) train graph
+
 # The main job: the real catalog in Neo4j, then the search API and page in the foreground.
-run: load
+run: text-vectors
 	@$(TG) neo4j status
 	@echo "TuneGraph search page: http://$(HOST):$(API_PORT)/  (API under /v1, OpenAPI at /schema)"
 	@TUNEGRAPH_HOST=$(HOST) $(TG) serve --port $(API_PORT) --workers $(WORKERS)

@@ -41,6 +41,8 @@ def script(text: str) -> str:
 
 
 def reading_kind(r: Reading) -> str:
+    if r.similar:
+        return "similar"
     if r.entity is not None:
         return "artist+song"
     if r.artist is not None:

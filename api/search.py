@@ -110,6 +110,7 @@ class Searcher:
                                  deadline, lambda src, k: idx.retrievers[src].retrieve(query, k))
         plan, context = self._choose(idx, text, readings, probes, user)
         first = {name: k for name, k in plan.ks if name in idx.retrievers}
+        probed = {name: run.candidates for name, run in probes.items() if run.status == "ok"}
         runs = {name: run for name, run in probes.items() if name in first}
         for run in runs.values():
             run.candidates, run.k = run.candidates[:first[run.name]], first[run.name]
@@ -127,7 +128,7 @@ class Searcher:
         unavailable = sorted(r.name for r in runs.values() if r.status != "ok")
         plan = plan.with_unavailable(unavailable)
         lists = self._merge(plan, {r.name: r.candidates for r in runs.values()
-                                   if r.status == "ok"})
+                                   if r.status == "ok"}, probed)
         fused = self._rank(idx, lists, readings, user, limit)
         degraded = not self.health.available() or any(
             r.name in idx.remote and r.status != "ok" and r.error != NO_SEEDS
@@ -183,13 +184,33 @@ class Searcher:
             got = [c for c in got if (card := idx.cards.get(c.entity_id)) and card.kind in kinds]
         return got[:k]
 
-    def _merge(self, plan: Plan, lists: dict[str, list[Candidate]]) -> dict[str, list[Candidate]]:
-        """The plan's candidate set: every list (union, each within its k), or for an "rrf" plan
-        each list cut to the entities in the top `budget` of their fusion."""
-        if plan.merge != "rrf":
+    @staticmethod
+    def _merge(plan: Plan, lists: dict[str, list[Candidate]],
+               probed: Mapping[str, list[Candidate]]) -> dict[str, list[Candidate]]:
+        """The plan's candidate set: for an "rrf" plan each list cut to the entities in the top
+        `budget` of their fusion; else the union of the lists (each within its k), and where
+        sources overlap, the room left under the budget filled with the probes' next results
+        (computed anyway; taken in turn, best first). The fill is the probes' own ranking, so it
+        stays in their lists, but past the plan's k: rewards credit a source within its k only.
+        """
+        if plan.merge == "rrf":
+            keep = {f.entity_id for f in rrf(lists, plan.budget)}
+            return {n: [c for c in cands if c.entity_id in keep] for n, cands in lists.items()}
+        seen = {c.entity_id for cands in lists.values() for c in cands}
+        room = plan.budget - len(seen)
+        if room <= 0 or not any(lists.values()):
             return lists
-        keep = {f.entity_id for f in rrf(lists, plan.budget)}
-        return {n: [c for c in cands if c.entity_id in keep] for n, cands in lists.items()}
+        out = {n: list(cands) for n, cands in lists.items()}
+        queues = {n: [c for c in full[len(out.get(n, [])):]] for n, full in probed.items()}
+        depth = 0
+        while room > 0 and any(depth < len(q) for q in queues.values()):
+            for name, queue in queues.items():
+                if room > 0 and depth < len(queue) and queue[depth].entity_id not in seen:
+                    seen.add(queue[depth].entity_id)
+                    out.setdefault(name, []).append(queue[depth])
+                    room -= 1
+            depth += 1
+        return out
 
     def _rank(self, idx: Indexes, lists: Mapping[str, list[Candidate]],
               readings: Sequence[Interpretation], user: str | None, limit: int) -> list[Fused]:

@@ -3,7 +3,9 @@
 "songs by adele" -> kind song, artist Adele. "tayler love" -> artist Taylor Swift plus one of her
 songs matching "love" ("Love Story"), checked on the PERFORMED_BY edge. "true crime podcast" ->
 kind podcast, text "true crime". "sad trap playlist" -> kind playlist, genre trap, text "sad".
-"90s rock" -> genre rock, years 1990-1999. Each interpretation has a confidence; the best ones
+"90s rock" -> genre rock, years 1990-1999. "artists like adele" / "similar to adele" -> artists
+related to Adele (RELATED_TO, strongest first); "songs like adele" -> their top songs. Each
+interpretation has a confidence; the best ones
 become a structured search (this module is also a Retriever) and features for the bandit.
 
 Artist names are linked by a `Linker`: for every prefix and suffix of the query at once, the
@@ -54,6 +56,10 @@ MAX_SCAN: Final = 3_000  # entities checked per reading for its kind and years
 MAX_TEXT_CHECKS: Final = 300  # of those, matched against the reading's leftover text
 # Words left over beside an artist name that name no song: "Count Basie and His Orchestra",
 # "Offspring, The". They are explained by the artist reading rather than matched to a title.
+# "like X", "similar to X", "sounds like X", after words that only say what is wanted.
+SIMILAR_LEAD: Final = frozenset({"music", "more", "stuff", "something", "bands", "singers",
+                                 "groups", "other", "some", "me", "give", "play", "find"})
+SIMILAR_FACTOR: Final = 0.95  # a similarity reading is about as sure as its artist link
 FILLER: Final = frozenset({"the", "a", "an", "and", "his", "her", "their", "with", "feat", "ft",
                            "featuring", "orchestra", "band", "group", "trio", "quartet",
                            "ensemble", "friends", "crew"})
@@ -85,6 +91,7 @@ class Interpretation:
     years: tuple[int, int] | None = None
     text: str = ""  # the words no structure explained
     entity: str | None = None  # a single entity the whole query points at (artist + song)
+    similar: bool = False  # entities like `artist` (related artists, their songs), not it
     confidence: float = 0.0
     explanation: str = ""
 
@@ -98,6 +105,7 @@ class _Tables:
     genre_keys: dict[str, str] = field(default_factory=dict)  # normalized name -> genre id
     by_kind: dict[Kind, list[str]] = field(default_factory=lambda: defaultdict(list))
     artist_keys: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    related: dict[str, list[str]] = field(default_factory=dict)  # artist -> related, strongest
     text_keys: dict[str, str] = field(default_factory=dict)  # filled as readings need them
 
 
@@ -110,14 +118,22 @@ def _tables(store: GraphStore) -> _Tables:
         elif e.kind is Kind.ARTIST:
             for name in dict.fromkeys(query_key(n) for n in (e.name, *e.aliases)):
                 t.artist_keys[name].append(e.id)
+    weights: dict[str, dict[str, float]] = defaultdict(dict)
     for rel in store.iter_relations():
-        if rel.type is RelType.PERFORMED_BY:
+        if rel.type is RelType.RELATED_TO and rel.src != rel.dst:
+            w = rel.props.get("weight")
+            weight = float(w) if isinstance(w, int | float) else 0.5
+            for a, b in ((rel.src, rel.dst), (rel.dst, rel.src)):  # either direction
+                weights[a][b] = max(weights[a].get(b, 0.0), weight)
+        elif rel.type is RelType.PERFORMED_BY:
             t.songs_by_artist[rel.dst].append(rel.src)
         elif rel.type is RelType.IN_GENRE:
             t.by_genre[rel.dst].append(rel.src)
     for lists in (t.songs_by_artist, t.by_genre, t.by_kind):
         for ids in lists.values():
             ids.sort(key=lambda i: (-t.entities[i].popularity, i))
+    t.related = {a: sorted(w, key=lambda b: (-w[b], -t.entities[b].popularity, b))
+                 for a, w in weights.items()}
     t.song_keys = {a: [query_key(t.entities[s].name) for s in songs]
                    for a, songs in t.songs_by_artist.items()}
     return t
@@ -182,6 +198,7 @@ class QueryUnderstanding:
     def interpret(self, text: str) -> list[Interpretation]:
         """Interpretations, most confident first (empty when no structure was found)."""
         words = query_key(article_first(text)).split()
+        similar = self._similar(words)
         kinds = frozenset(KIND_WORDS[w] for w in words if w in KIND_WORDS)
         years = next((d for w in words if (d := _decade(w)) is not None), None)
         rest = [w for w in words if w not in KIND_WORDS and _decade(w) is None and w != "by"]
@@ -199,7 +216,31 @@ class QueryUnderstanding:
                     kinds, None, genres, years, " ".join(without),
                     confidence=0.3 + 0.2 * structure - 0.05 * len(without),
                     explanation=self._explain(kinds, None, genres, years)))
-        return sorted(found, key=lambda i: -i.confidence)
+        return sorted(similar + found, key=lambda i: -i.confidence)
+
+    def _similar(self, words: list[str]) -> list[Interpretation]:
+        """"artists like X", "similar to X", "songs like X": X linked as a whole artist name
+        after the similarity words, with only kind and lead words before them."""
+        for i, w in enumerate(words[:4]):
+            if w not in ("like", "similar", "sounds", "sound"):
+                continue
+            cut = i + 1 + (w in ("sounds", "sound") or (w == "similar" and words[i + 1:i + 2]
+                                                         == ["to"]))
+            head, name = words[:i], words[cut:]
+            if w in ("sounds", "sound") and words[i + 1:i + 2] != ["like"]:
+                return []
+            if not name or len(name) > MAX_SPAN_WORDS or any(
+                    h not in KIND_WORDS and h not in SIMILAR_LEAD for h in head):
+                return []
+            kinds = frozenset(KIND_WORDS[h] for h in head if h in KIND_WORDS) or frozenset(
+                {Kind.ARTIST})
+            links = self.link([" ".join(name)], False)[0]
+            return [Interpretation(kinds, artist, confidence=score * SIMILAR_FACTOR,
+                                   similar=True,
+                                   explanation=f"like {self.t.entities[artist].name} "
+                                   "(RELATED_TO)")
+                    for artist, score in links[:2] if self.t.related.get(artist)]
+        return []
 
     def _genres(self, words: list[str]) -> tuple[tuple[str, ...], list[str]]:
         """Longest genre names first ("dance pop" before "pop"); returns the rest of the words."""
@@ -291,6 +332,13 @@ class QueryUnderstanding:
         return sorted(out.values(), key=lambda c: (-c.score, c.entity_id))[:k]
 
     def _pool(self, r: Interpretation) -> Sequence[str]:
+        if r.similar and r.artist is not None:
+            related = self.t.related.get(r.artist, [])
+            if Kind.SONG in r.kinds:  # "songs like X": the related artists' top songs, mixed
+                tops = [self.t.songs_by_artist.get(a, [])[:5] for a in related[:20]]
+                return [s for n in range(5) for songs in tops if n < len(songs)
+                        for s in songs[n:n + 1]]
+            return related
         if r.entity is not None:
             return [r.entity]
         if r.artist is not None:

@@ -113,3 +113,39 @@ def test_readings_feed_the_structured_search(memory_catalog: MemoryStore) -> Non
     songs = u.retrieve(q, 5)
     assert songs
     assert {u.kind_of(c.entity_id) for c in songs} == {Kind.SONG}
+
+
+def test_artists_like_x_are_its_related_artists(memory_catalog: MemoryStore) -> None:
+    """"artists like X" / "sounds like X" / "bands like X" read as artists RELATED_TO X (either
+    direction), strongest first, ahead of X itself (which a weaker reading may add); a title
+    with "like" in it
+    ("smells like teen spirit") is no similarity reading."""
+    u = _linked(memory_catalog)
+    related = {r.dst for r in memory_catalog.relations("ar:u2") if r.type.value == "RELATED_TO"}
+    related |= {r.src for r in memory_catalog.iter_relations()
+                if r.type.value == "RELATED_TO" and r.dst == "ar:u2"}
+    assert related
+    for q in ("artists like u2", "sounds like U2", "bands like u2", "music like u2"):
+        [best, *_] = u.interpret(q)
+        assert best.similar, q
+        assert best.artist == "ar:u2"
+        assert best.kinds == {Kind.ARTIST}
+        found = [c.entity_id for c in u.retrieve(Query(q), 10)]
+        assert found, q
+        top = found[:min(5, len(related))]
+        assert set(top) <= related, (q, found)
+    assert not any(r.similar for r in u.interpret("smells like teen spirit"))
+    assert not any(r.similar for r in u.interpret("like a prayer"))
+
+
+def test_songs_like_x_are_songs_of_its_related_artists(memory_catalog: MemoryStore) -> None:
+    u = _linked(memory_catalog)
+    [best, *_] = u.interpret("songs like the beatles")
+    assert best.similar
+    assert best.kinds == {Kind.SONG}
+    songs = u.retrieve(Query("songs like the beatles"), 10)
+    assert songs
+    assert {e.kind for e in memory_catalog.get([c.entity_id for c in songs])} == {Kind.SONG}
+    performers = {r.dst for c in songs for r in memory_catalog.relations(c.entity_id)
+                  if r.type.value == "PERFORMED_BY"}
+    assert "ar:the-beatles" not in performers
