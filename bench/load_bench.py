@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import httpx
 
+from bench import loadgen
 from bench.fuzzy_bench import typo
 from bench.ingest_bench import write_feed
 from graph import server
@@ -156,9 +157,33 @@ def run_catalog(label: str, feed: Path, args: argparse.Namespace, work: Path) ->
                             f"{args.workers} | {args.connections} | {r['rps']:,.0f} | "
                             f"{r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
                             f"{r['errors']} | {ready_s:.0f} |")
+            if args.steady:
+                STEADY.extend(steady_and_overload(url, paths["search"], label, args.steady,
+                                                  args.steady_seconds))
     finally:
         server.stop(home)
     return rows
+
+
+STEADY: list[str] = []
+
+
+def steady_and_overload(url: str, paths: list[str], label: str, rate: float,
+                        seconds: float) -> list[str]:
+    """The full variants of the steady-load and overload fault tests: an open loop at `rate`
+    searches/s for `seconds` (criterion: zero errors, p95 within the README's figure), then
+    5x that rate for 10 s (criterion: only 2xx, 429 or 503, no timeouts) and how long until a
+    search answers 200 again (criterion: within 10 s)."""
+    out = []
+    result = loadgen.run(url, paths, rate=rate, seconds=seconds)
+    out.append(f"| {label} | steady {rate:g}/s for {seconds:g} s | {result.row()} |")
+    flood = loadgen.run(url, paths, rate=5 * rate, seconds=10)
+    stopped = time.monotonic()
+    while httpx.get(f"{url}{paths[0]}", timeout=10).status_code != 200:
+        time.sleep(0.1)
+    out.append(f"| {label} | overload {5 * rate:g}/s for 10 s | {flood.row()}; 200 again "
+               f"{time.monotonic() - stopped:.1f} s after |")
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -168,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--duration", type=int, default=20)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--steady", type=float, default=0.0,
+                    help="also the full steady-load (this many searches/s) and overload runs")
+    ap.add_argument("--steady-seconds", type=float, default=60.0)
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: run `make system`")
@@ -184,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("\n".join(rows))
+    if STEADY:
+        print("\n| catalog | load | result |\n|---|---|---|")
+        print("\n".join(STEADY))
 
 
 if __name__ == "__main__":

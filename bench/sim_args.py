@@ -22,6 +22,8 @@ def add_simulate(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
                     help="where the table, plots and rows go")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--latency-weight", type=float,
+                    help="the plans' latency cost weight (default: the service's, 0.02)")
     ap.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--uri", help="an existing Neo4j holding the catalog (its learning state "

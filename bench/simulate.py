@@ -26,12 +26,13 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import msgspec
 
 from api.service import Service
+from api.settings import Settings
 from bench import sim_args, sim_report
 from bench.sim_reform import ReformReport
 from bench.sim_run import READY_S, SIM_SETTINGS, PolicyRun, Row, Runner, run_policy
@@ -78,8 +79,8 @@ def mix_line(intents: Sequence[Intent]) -> str:
 
 def run_all(uri: str, policies: Sequence[str], intents: Sequence[Intent], clicks: Clicks,
             seed: int, log: bool = True,
-            after: dict[str, Callable[[Runner], object]] | None = None
-            ) -> dict[str, PolicyRun]:
+            after: dict[str, Callable[[Runner], object]] | None = None,
+            settings: Settings = SIM_SETTINGS) -> dict[str, PolicyRun]:
     """Each policy in turn (`fixed:single:*` expanded once the sources are known). `after`:
     policy -> what to run on its service once its searches are done ("*": the first policy
     that is not fixed)."""
@@ -106,7 +107,7 @@ def run_all(uri: str, policies: Sequence[str], intents: Sequence[Intent], clicks
                           f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
 
             run = run_policy(uri, name, intents, clicks, seed=seed, progress=progress,
-                             after=hooks.get(name))
+                             after=hooks.get(name), settings=settings)
             runs[name] = run
             sources = sources or run.first_stage
             if log:
@@ -177,7 +178,10 @@ def run(args: argparse.Namespace) -> int:
     print(header, file=sys.stderr)
     after = reformulations(args) if args.reformulation else None
     with neo4j_for(args.catalog, args.uri) as uri:
-        runs = run_all(uri, args.policies, intents, Clicks(args.seed), args.seed, after=after)
+        settings = SIM_SETTINGS if args.latency_weight is None else replace(
+            SIM_SETTINGS, latency_weight=args.latency_weight)
+        runs = run_all(uri, args.policies, intents, Clicks(args.seed), args.seed, after=after,
+                       settings=settings)
     args.out.mkdir(parents=True, exist_ok=True)
     save(runs, args.out)
     text = report(runs, args.out, header)

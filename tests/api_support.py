@@ -93,3 +93,15 @@ def live_server(neo4j_uri: str, *, workers: int = 1, log_path: Path | None = Non
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+ARTIFACTS = Path(os.environ.get("TUNEGRAPH_ARTIFACTS",
+                                Path(__file__).resolve().parents[1] / "test-artifacts"))
+
+
+def figure(test: str, measured: str) -> None:
+    """Append what a fault test measured to test-artifacts/figures.md (the README's table of the
+    suite quotes a run of it)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with (ARTIFACTS / "figures.md").open("a", encoding="utf-8") as out:
+        out.write(f"| {test} | {measured} |\n")
