@@ -150,15 +150,18 @@ def run_catalog(label: str, feed: Path, args: argparse.Namespace, work: Path) ->
         with serving(info.uri, args.workers, work / f"serve-{label}.log") as (url, ready_s):
             for route in ("search", "suggest"):  # warm caches, JIT and the page cache
                 wrk(url, paths[route], work, duration=3, connections=args.connections)
+            search_rps = 0.0
             for route in ("search", "suggest"):
                 r = wrk(url, paths[route], work, duration=args.duration,
                         connections=args.connections)
+                search_rps = r["rps"] if route == "search" else search_rps
                 rows.append(f"| {label} ({report.records:,} records) | /v1/{route} | "
                             f"{args.workers} | {args.connections} | {r['rps']:,.0f} | "
                             f"{r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
                             f"{r['errors']} | {ready_s:.0f} |")
-            if args.steady:
-                STEADY.extend(steady_and_overload(url, paths["search"], label, args.steady,
+            rate = args.steady or round(args.steady_share * search_rps)
+            if rate > 0:
+                STEADY.extend(steady_and_overload(url, paths["search"], label, rate,
                                                   args.steady_seconds))
     finally:
         server.stop(home)
@@ -195,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--steady", type=float, default=0.0,
                     help="also the full steady-load (this many searches/s) and overload runs")
+    ap.add_argument("--steady-share", type=float, default=0.0,
+                    help="or at this share of the closed-loop search rate wrk measured")
     ap.add_argument("--steady-seconds", type=float, default=60.0)
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:

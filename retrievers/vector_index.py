@@ -39,6 +39,10 @@ EXPANSION_ADD: Final = 128
 EXPANSION_SEARCH: Final = 160
 RESCORE: Final = 40  # HNSW candidates rescored exactly; more did not raise recall at a given ef
 OWN_GRAPH_SHARE: Final = 0.2  # a large kind below this share of the catalog gets its own graph
+# A kind with at most this many rows is searched exactly even when the catalog has a graph:
+# artists of the real catalog (26,350 rows) took 0.62 ms exact against 1.29 ms median (6.4 ms
+# p95) through the shared graph, filtered (bench/text_embed_bench.py, 2026-12-02).
+KIND_EXACT_LIMIT: Final = 30_000
 
 
 def _dot(vectors: F32, query: F32) -> F32:
@@ -76,7 +80,7 @@ class VectorIndex:
     def __init__(self, vectors: F32, kinds: Sequence[Kind], *, exact_limit: int = EXACT_LIMIT,
                  connectivity: int = CONNECTIVITY, expansion_add: int = EXPANSION_ADD,
                  expansion_search: int = EXPANSION_SEARCH, rescore: int = RESCORE,
-                 threads: int = 0) -> None:
+                 threads: int = 0, kind_exact_limit: int = KIND_EXACT_LIMIT) -> None:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.exact_limit = exact_limit
         self.rescore = rescore
@@ -93,7 +97,9 @@ class VectorIndex:
                 continue
             if share == 1.0:
                 self._kinds[kind] = self._all
-            elif len(rows) > exact_limit and share >= OWN_GRAPH_SHARE:
+            elif len(rows) <= max(exact_limit, kind_exact_limit):
+                self._kinds[kind] = _Block(rows, np.ascontiguousarray(self.vectors[rows]), None)
+            elif share >= OWN_GRAPH_SHARE:
                 self._kinds[kind] = _Block(rows, None, self._all.hnsw, kind.value, share)
             else:
                 self._kinds[kind] = self._block(rows)

@@ -90,7 +90,7 @@ def test_vector_index_hnsw_recall_and_kinds() -> None:
         (6000, 64)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     kinds = [Kind.SONG] * 3000 + [Kind.ARTIST] * 1000 + [Kind.ALBUM] * 1500 + [Kind.GENRE] * 500
-    index = VectorIndex(vectors, kinds, exact_limit=800)
+    index = VectorIndex(vectors, kinds, exact_limit=800, kind_exact_limit=0)
     assert index.approximate
     queries = vectors[rng.integers(0, 6000, 100)] + 0.2 * rng.standard_normal(
         (100, 64)).astype(np.float32)
@@ -107,6 +107,21 @@ def test_vector_index_hnsw_recall_and_kinds() -> None:
             assert len(rows) == 5
             assert {kinds[r] for r in rows} == {kind}
     assert np.mean(recalls) >= 0.95
+
+
+def test_small_kinds_are_searched_exactly_beside_a_graph() -> None:
+    """Below kind_exact_limit rows a kind is scored exactly, even when the whole set has a
+    graph: the same rows as a brute-force search within the kind."""
+    rng = np.random.default_rng(4)
+    vectors = rng.standard_normal((3000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    kinds = [Kind.SONG] * 2000 + [Kind.ARTIST] * 1000
+    index = VectorIndex(vectors, kinds, exact_limit=500, kind_exact_limit=1500)
+    assert index.approximate
+    artists = np.arange(2000, 3000)
+    for q in vectors[rng.integers(0, 3000, 20)]:
+        exact = artists[np.argsort(-(vectors[artists] @ q), kind="stable")[:10]]
+        assert [r for r, _ in index.search(q, 10, frozenset({Kind.ARTIST}))] == exact.tolist()
 
 
 def _retrieve_ids(r: TextEmbeddingRetriever, text: str, k: int = 10,
