@@ -140,7 +140,7 @@ def wrk(url: str, paths: list[str], work: Path, *, duration: int,
 
 
 def run_catalog(label: str, feed: Path, args: argparse.Namespace, work: Path) -> list[str]:
-    home = work / f"neo4j-{label}"
+    home = work / f"neo4j-{label.replace(' ', '-').replace(',', '')}"
     report = initial_load(home, server.free_port(), [str(feed)])
     info = server.status(home)
     assert info is not None
@@ -210,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     try:
         rows += run_catalog("real", Path(args.catalog), args, work)
+        print("\n".join(rows), "\n".join(STEADY), sep="\n", flush=True)  # in case 1M fails
         if args.generated:
             feed = work / "generated.jsonl"
             write_feed(generate(args.generated), feed)

@@ -160,7 +160,10 @@ def _importer_jvm() -> Iterator[None]:
 def import_items(home: Path, items: Sequence[Item], report: IngestReport | None = None) -> int:
     """Replace the (stopped) local database in `home` with `items`; returns the edge count."""
     home.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="import-", dir=home) as tmp:
+    # neo4j-admin splits its file lists on commas: CSV files under a home whose path holds one
+    # go to the system's temporary directory instead.
+    where = home if "," not in str(home.resolve()) else None
+    with tempfile.TemporaryDirectory(prefix="import-", dir=where) as tmp:
         started = time.perf_counter()
         with paused_gc():
             files = write_csv(items, Path(tmp))

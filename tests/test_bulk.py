@@ -112,3 +112,24 @@ def test_csv_marks_only_files_with_line_breaks(tmp_path: Path) -> None:
 
 def reference_relationships(items: list[Item]) -> int:
     return sum(len(to_record(i).relations) for i in items)
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_initial_load_into_a_home_whose_path_has_a_comma(tmp_path: Path) -> None:
+    """neo4j-admin splits its file lists on commas; the load must not depend on the path."""
+    feed = str(FIXTURES / "catalog.jsonl")
+    home = tmp_path / "generated 1,000" / "neo4j"
+    try:
+        report = initial_load(home, server.free_port(), [feed])
+        assert report.rejections == []
+        assert report.created > 0
+        info = server.status(home)
+        assert info is not None
+        store = Neo4jStore.connect(info.uri)
+        try:
+            assert store.counts().total_nodes == report.created
+        finally:
+            store.close()
+    finally:
+        server.stop(home)
