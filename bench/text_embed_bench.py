@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = [(f"real: embed {len(ents):,} entities (static)",
              f"{time.perf_counter() - start:.1f} s")]
     table("Real catalog: index and search", rows + index_rows(
-        "real", vectors, kinds, static.encode(texts)))
+        "real", vectors, kinds, static.encode(texts), sweep=(96, 128)))
     if args.quality_slice:
         keep = quality_slice(store, args.quality_slice)
         rows_kept = [i for i, e in enumerate(ents) if e.id in keep]
