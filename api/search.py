@@ -129,7 +129,7 @@ class Searcher:
         plan = plan.with_unavailable(unavailable)
         lists = self._merge(plan, {r.name: r.candidates for r in runs.values()
                                    if r.status == "ok"}, probed)
-        fused = self._rank(idx, lists, readings, user, limit)
+        fused = _after_the_similar(self._rank(idx, lists, readings, user, limit), readings)
         degraded = not self.health.available() or any(
             r.name in idx.remote and r.status != "ok" and r.error != NO_SEEDS
             for r in runs.values())
@@ -304,6 +304,22 @@ class Searcher:
                    for r in runs.values()}
         return schemas.PageDebug(plan.policy, dict(plan.ks), round(plan.propensity, 6), sources,
                                  version, round(total_ms, 3))
+
+
+SIMILAR_CONFIDENCE: Final = 0.5  # a "like X" reading this sure moves X below the similar ones
+
+
+def _after_the_similar(fused: list[Fused], readings: Sequence[Interpretation]) -> list[Fused]:
+    """"artists like X" asks for others than X: when that is the best reading, X itself goes
+    after the first RELATED_ON_TOP results (it stays on the page: the user may want it)."""
+    best = readings[0] if readings else None
+    if best is None or not best.similar or best.confidence < SIMILAR_CONFIDENCE:
+        return fused
+    anchor = next((f for f in fused[:RELATED_ON_TOP] if f.entity_id == best.artist), None)
+    if anchor is None:
+        return fused
+    rest = [f for f in fused if f is not anchor]
+    return [*rest[:RELATED_ON_TOP], anchor, *rest[RELATED_ON_TOP:]]
 
 
 def _related(card: Card) -> schemas.RelatedItem:

@@ -262,3 +262,16 @@ def test_reingest_while_serving_is_picked_up(client: TestClient[Any], service: S
     assert report.created == 1
     assert wait_for(lambda: search(client, "Zyqxoria Quartet")["items"][:1]
                     and search(client, "Zyqxoria Quartet")["items"][0]["id"] == "ar:zqx-new")
+
+
+def test_artists_like_x_puts_related_artists_before_x(client: TestClient[Any]) -> None:
+    """"artists like U2" reads as U2's related artists: the first results are other artists
+    (understand's RELATED_TO reading), and U2 itself, if on the page, comes after them."""
+    page = search(client, "artists like u2")
+    assert page["interpretations"][0]["explanation"] == "like U2 (RELATED_TO)"
+    ids = [i["id"] for i in page["items"]]
+    assert ids
+    assert ids[0] != "ar:u2"
+    assert "ar:u2" not in ids[:3]
+    assert "understand" in page["items"][0]["sources"] or any(
+        "understand" in i["sources"] for i in page["items"][:3])
