@@ -201,7 +201,7 @@ class Searcher:
         if room <= 0 or not any(lists.values()):
             return lists
         out = {n: list(cands) for n, cands in lists.items()}
-        queues = {n: [c for c in full[len(out.get(n, [])):]] for n, full in probed.items()}
+        queues = {n: full[len(out.get(n, [])):] for n, full in probed.items()}
         depth = 0
         while room > 0 and any(depth < len(q) for q in queues.values()):
             for name, queue in queues.items():

@@ -65,11 +65,15 @@ def memory_catalog() -> MemoryStore:
     return store
 
 
-@pytest.fixture
-def neo4j_catalog(_neo4j_session_store: Neo4jStore) -> Neo4jStore:
-    """The session's Neo4j holding exactly the fixture catalog, full-text index refreshed."""
-    store = _neo4j_session_store
+def load_fixture_catalog(store: Neo4jStore) -> None:
+    """Empty the store, ingest the fixture catalog and wait for the full-text index."""
     store.clear()
     ingest(store, [str(FIXTURES / "catalog.jsonl")])
     store.driver.execute_query("CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()")
-    return store
+
+
+@pytest.fixture
+def neo4j_catalog(_neo4j_session_store: Neo4jStore) -> Neo4jStore:
+    """The session's Neo4j holding exactly the fixture catalog, full-text index refreshed."""
+    load_fixture_catalog(_neo4j_session_store)
+    return _neo4j_session_store

@@ -13,7 +13,7 @@ from graph import server
 from graph.neo4j_store import Neo4jStore
 from ingest.pipeline import ingest
 from tests.api_support import client_for, running_service, wait_for
-from tests.conftest import FIXTURES
+from tests.conftest import load_fixture_catalog
 
 pytestmark = pytest.mark.neo4j
 KINDS = {"song", "artist", "album", "playlist", "podcast", "episode", "genre"}
@@ -23,9 +23,7 @@ KINDS = {"song", "artist", "album", "playlist", "podcast", "episode", "genre"}
 def service(neo4j_server: server.ServerInfo,
             shared_neo4j: Neo4jStore) -> Iterator[Service]:
     store = shared_neo4j
-    store.clear()
-    ingest(store, [str(FIXTURES / "catalog.jsonl")])
-    store.driver.execute_query("CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()")
+    load_fixture_catalog(store)
     with running_service(neo4j_server.uri) as svc:
         yield svc
 

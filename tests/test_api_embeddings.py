@@ -14,11 +14,10 @@ from litestar.testing import TestClient
 from api.service import Service
 from graph import server
 from graph.neo4j_store import Neo4jStore
-from ingest.pipeline import ingest
 from retrievers.graph_split import split_graph
 from retrievers.graph_train import train
 from tests.api_support import TEST_SETTINGS, client_for, running_service
-from tests.conftest import FIXTURES
+from tests.conftest import load_fixture_catalog
 from tests.test_graph_embed import quick, torch_threads
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
@@ -29,9 +28,7 @@ def client(neo4j_server: server.ServerInfo, shared_neo4j: Neo4jStore,
            tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[Service, TestClient[Any]]]:
     store = shared_neo4j
-    store.clear()
-    ingest(store, [str(FIXTURES / "catalog.jsonl")])
-    store.driver.execute_query("CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()")
+    load_fixture_catalog(store)
     out: Path = tmp_path_factory.mktemp("embeddings")
     with torch_threads(1):
         train(split_graph(store, holdout=0.0, seed=0), quick("rotate")).save(out / "rotate")

@@ -13,9 +13,8 @@ from playwright.sync_api import Browser, sync_playwright
 
 from graph import server
 from graph.neo4j_store import Neo4jStore
-from ingest.pipeline import ingest
 from tests.api_support import live_server, wait_for
-from tests.conftest import FIXTURES, REPO
+from tests.conftest import REPO, load_fixture_catalog
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
@@ -28,9 +27,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 def base_url(neo4j_server: server.ServerInfo, shared_neo4j: Neo4jStore,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store = shared_neo4j
-    store.clear()
-    ingest(store, [str(FIXTURES / "catalog.jsonl")])
-    store.driver.execute_query("CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()")
+    load_fixture_catalog(store)
     with live_server(neo4j_server.uri,
                      log_path=tmp_path_factory.mktemp("serve") / "serve.log") as url:
         yield url

@@ -25,7 +25,7 @@ from graph import server
 from graph.neo4j_store import Neo4jStore
 from ingest.pipeline import ingest
 from tests.api_support import figure, live_server, wait_for
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, load_fixture_catalog
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 QUERIES = ["taylor swift", "bjork", "tayler swfit", "true crime podcast", "rock playlist", "u2",
@@ -35,10 +35,7 @@ PATHS = [f"/v1/search?q={q.replace(' ', '+')}&limit=10" for q in QUERIES]
 
 @pytest.fixture(scope="module")
 def catalog_uri(neo4j_server: server.ServerInfo, shared_neo4j: Neo4jStore) -> str:
-    shared_neo4j.clear()
-    ingest(shared_neo4j, [str(FIXTURES / "catalog.jsonl")])
-    shared_neo4j.driver.execute_query(
-        "CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()")
+    load_fixture_catalog(shared_neo4j)
     return neo4j_server.uri
 
 

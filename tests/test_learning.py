@@ -19,10 +19,9 @@ from api.settings import Settings
 from bandit import Outcome, create, decode
 from graph import server
 from graph.neo4j_store import Neo4jStore
-from ingest.pipeline import ingest
 from retrievers.base import Query
 from tests.api_support import TEST_SETTINGS, wait_for
-from tests.conftest import FIXTURES
+from tests.conftest import load_fixture_catalog
 
 pytestmark = pytest.mark.neo4j
 LEARNING = replace(TEST_SETTINGS, policy="semibandit", feedback_expiry_s=60.0)
@@ -40,10 +39,7 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def catalog(neo4j_server: server.ServerInfo, shared_neo4j: Neo4jStore) -> str:
-    shared_neo4j.clear()
-    ingest(shared_neo4j, [str(FIXTURES / "catalog.jsonl")])
-    shared_neo4j.driver.execute_query(
-        "CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()")
+    load_fixture_catalog(shared_neo4j)
     return neo4j_server.uri
 
 
