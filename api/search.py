@@ -134,7 +134,7 @@ class Searcher:
             r.name in idx.remote and r.status != "ok" and r.error != NO_SEEDS
             for r in runs.values())
         search_id = uuid.uuid4().hex
-        items = self._items(idx, fused, runs, debug)
+        items = self._items(idx, fused, lists, debug)
         total_ms = (time.perf_counter() - started) * 1000
         page = schemas.SearchPage(
             search_id=search_id, query=text, items=items,
@@ -190,26 +190,30 @@ class Searcher:
         """The plan's candidate set: for an "rrf" plan each list cut to the entities in the top
         `budget` of their fusion; else the union of the lists (each within its k), and where
         sources overlap, the room left under the budget filled with the probes' next results
-        (computed anyway; taken in turn, best first). The fill is the probes' own ranking, so it
-        stays in their lists, but past the plan's k: rewards credit a source within its k only.
+        (computed anyway; taken in turn, best first). The probes' further results that are in
+        the set already join their lists too, at no cost to the budget, so the ranker and the
+        provenance see every probe that found an entity. What lies past the plan's k is the
+        probes' own ranking, but rewards credit a source within its k only.
         """
         if plan.merge == "rrf":
             keep = {f.entity_id for f in rrf(lists, plan.budget)}
             return {n: [c for c in cands if c.entity_id in keep] for n, cands in lists.items()}
+        if not any(lists.values()):
+            return lists
         seen = {c.entity_id for cands in lists.values() for c in cands}
         room = plan.budget - len(seen)
-        if room <= 0 or not any(lists.values()):
-            return lists
         out = {n: list(cands) for n, cands in lists.items()}
         queues = {n: full[len(out.get(n, [])):] for n, full in probed.items()}
-        depth = 0
-        while room > 0 and any(depth < len(q) for q in queues.values()):
+        for depth in range(max((len(q) for q in queues.values()), default=0)):
             for name, queue in queues.items():
-                if room > 0 and depth < len(queue) and queue[depth].entity_id not in seen:
-                    seen.add(queue[depth].entity_id)
-                    out.setdefault(name, []).append(queue[depth])
-                    room -= 1
-            depth += 1
+                if depth >= len(queue):
+                    continue
+                c = queue[depth]
+                if c.entity_id in seen or room > 0:
+                    if c.entity_id not in seen:
+                        seen.add(c.entity_id)
+                        room -= 1
+                    out.setdefault(name, []).append(c)
         return out
 
     def _rank(self, idx: Indexes, lists: Mapping[str, list[Candidate]],
@@ -277,7 +281,7 @@ class Searcher:
             self._in_flight.release()
 
     @staticmethod
-    def _items(idx: Indexes, fused: Sequence[Fused], runs: Mapping[str, SourceRun],
+    def _items(idx: Indexes, fused: Sequence[Fused], lists: Mapping[str, list[Candidate]],
                debug: bool) -> list[schemas.Item]:
         items = []
         for pos, f in enumerate(fused):
@@ -288,7 +292,7 @@ class Searcher:
             provenance = None
             if debug:
                 provenance = [schemas.Provenance(src, rank, round(score, 6),
-                                                 _reason(runs[src], f.entity_id))
+                                                 _reason(lists[src], f.entity_id))
                               for src, (rank, score) in sorted(f.sources.items())]
             items.append(schemas.Item(
                 id=card.id, kind=card.kind.value, name=card.name, subtitle=card.subtitle,
@@ -326,5 +330,5 @@ def _related(card: Card) -> schemas.RelatedItem:
     return schemas.RelatedItem(card.id, card.kind.value, card.name)
 
 
-def _reason(run: SourceRun, entity_id: str) -> str:
-    return next((c.reason for c in run.candidates if c.entity_id == entity_id), "")
+def _reason(candidates: Sequence[Candidate], entity_id: str) -> str:
+    return next((c.reason for c in candidates if c.entity_id == entity_id), "")
