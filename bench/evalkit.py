@@ -103,31 +103,32 @@ def optional_retrievers(store: GraphStore) -> tuple[dict[str, Retriever], dict[s
 
 
 @contextlib.contextmanager
-def catalog_server(feed: Path, uri: str | None = None,
-                   pagecache: str = "1g") -> Iterator[Neo4jStore]:
-    """A Neo4j holding `feed`: the one at `uri`, or a fresh one loaded with the offline importer
-    in a temporary home and stopped at the end."""
+def catalog_uri(feed: Path, uri: str | None = None, prefix: str = "tg-eval-") -> Iterator[str]:
+    """The URI of a Neo4j holding `feed`: `uri` as it is, or a fresh server loaded with the
+    offline importer in a temporary home (search indexes online), stopped at the end."""
     if uri is not None:
-        store = Neo4jStore.connect(uri)
+        yield uri
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        home = Path(tmp) / "neo4j"
+        try:
+            initial_load(home, server.free_port(), [str(feed)], wait_for_indexes=True)
+            info = server.status(home)
+            assert info is not None
+            yield info.uri
+        finally:
+            server.stop(home)
+
+
+@contextlib.contextmanager
+def catalog_server(feed: Path, uri: str | None = None) -> Iterator[Neo4jStore]:
+    """A store over `catalog_uri(feed, uri)`, closed at the end."""
+    with catalog_uri(feed, uri) as found:
+        store = Neo4jStore.connect(found)
         try:
             yield store
         finally:
             store.close()
-        return
-    with tempfile.TemporaryDirectory(prefix="tg-eval-") as tmp:
-        home = Path(tmp) / "neo4j"
-        try:
-            initial_load(home, server.free_port(), [str(feed)])
-            info = server.status(home)
-            assert info is not None
-            store = Neo4jStore.connect(info.uri)
-            store.driver.execute_query("CALL db.awaitIndexes(300)")
-            try:
-                yield store
-            finally:
-                store.close()
-        finally:
-            server.stop(home)
 
 
 def timed_call(fn: Callable[[], object]) -> float:

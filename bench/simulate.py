@@ -20,12 +20,10 @@ of feedback events), and every search's row (`rows.jsonl`, for re-plotting with 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -34,30 +32,11 @@ import msgspec
 from api.service import Service
 from api.settings import Settings
 from bench import sim_args, sim_report
+from bench.evalkit import catalog_uri
 from bench.sim_reform import ReformReport
 from bench.sim_run import READY_S, SIM_SETTINGS, PolicyRun, Row, Runner, run_policy
 from bench.sim_users import CLASSES, Clicks, Intent, Traffic
 from bench.sim_world import Catalog, User, lastfm_users, load_catalog
-from graph import server
-from ingest.bulk import initial_load
-
-
-@contextlib.contextmanager
-def neo4j_for(feed: Path, uri: str | None) -> Iterator[str]:
-    """The URI of a Neo4j holding `feed`: `uri` as it is, or a fresh server loaded with the
-    offline importer in a temporary home, stopped (and deleted) after."""
-    if uri is not None:
-        yield uri
-        return
-    with tempfile.TemporaryDirectory(prefix="tg-sim-") as tmp:
-        home = Path(tmp) / "neo4j"
-        try:
-            initial_load(home, server.free_port(), [str(feed)])
-            info = server.status(home)
-            assert info is not None
-            yield info.uri
-        finally:
-            server.stop(home)
 
 
 def first_stage(uri: str) -> tuple[str, ...]:
@@ -177,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
               f"users, {len(cat.items):,} catalog entities; classes: {mix_line(intents)}")
     print(header, file=sys.stderr)
     after = reformulations(args) if args.reformulation else None
-    with neo4j_for(args.catalog, args.uri) as uri:
+    with catalog_uri(args.catalog, args.uri, prefix="tg-sim-") as uri:
         settings = SIM_SETTINGS if args.latency_weight is None else replace(
             SIM_SETTINGS, latency_weight=args.latency_weight)
         runs = run_all(uri, args.policies, intents, Clicks(args.seed), args.seed, after=after,

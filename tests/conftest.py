@@ -77,3 +77,18 @@ def neo4j_catalog(_neo4j_session_store: Neo4jStore) -> Neo4jStore:
     """The session's Neo4j holding exactly the fixture catalog, full-text index refreshed."""
     load_fixture_catalog(_neo4j_session_store)
     return _neo4j_session_store
+
+
+@pytest.fixture
+def own_neo4j(tmp_path: Path) -> Iterator[tuple[Path, server.ServerInfo]]:
+    """A Neo4j of the test's own (to kill or freeze) holding the fixture catalog."""
+    home = tmp_path / "neo4j"
+    info = server.start(home, server.free_port(), pagecache="128m")
+    try:
+        store = Neo4jStore.connect(info.uri)
+        store.apply_schema()
+        ingest(store, [str(FIXTURES / "catalog.jsonl")])
+        store.close()
+        yield home, info
+    finally:
+        server.stop(home)

@@ -12,57 +12,46 @@ from pathlib import Path
 import pytest
 
 from graph import server
-from graph.neo4j_store import Neo4jStore
-from ingest.pipeline import ingest
 from tests.api_support import client_for, figure, running_service, wait_for
-from tests.conftest import FIXTURES
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 
 
-def test_neo4j_killed_then_back(tmp_path: Path) -> None:
+def test_neo4j_killed_then_back(own_neo4j: tuple[Path, server.ServerInfo]) -> None:
     """No 5xx while the store is dead; pages say degraded and still find the artist from the
     in-process indexes; feedback is refused with 503 (never acknowledged unstored); full
     results return without restarting the API once Neo4j is back."""
-    home = tmp_path / "neo4j"
-    info = server.start(home, server.free_port(), pagecache="128m")
-    try:
-        store = Neo4jStore.connect(info.uri)
-        store.apply_schema()
-        ingest(store, [str(FIXTURES / "catalog.jsonl")])
-        store.close()
-        with running_service(info.uri) as service, client_for(service) as client:
-            page = client.get("/v1/search", params={"q": "bjork"}).json()
-            assert not page["degraded"]
-            server.kill(home)
-            statuses, degraded = [], []
-            for _ in range(5):
-                r = client.get("/v1/search", params={"q": "bjork", "debug": "true"})
-                statuses.append(r.status_code)
-                if r.status_code == 200:
-                    body = r.json()
-                    degraded.append(body["degraded"])
-                    assert body["items"][0]["id"] == "ar:bjork"
-            assert statuses == [200] * 5
-            assert all(degraded)
-            fb = client.post("/v1/feedback", json={
-                "search_id": page["search_id"], "entity_id": page["items"][0]["id"],
-                "action": "click", "position": 0})
-            assert fb.status_code == 503
-            assert client.get("/ready").status_code == 503
-            assert client.get("/v1/suggest", params={"q": "bj"}).status_code == 200
-            assert client.get("/v1/entities/ar:bjork").status_code == 503
-            server.start(home, info.port, pagecache="128m")
-            back = time.monotonic()
+    home, info = own_neo4j
+    with running_service(info.uri) as service, client_for(service) as client:
+        page = client.get("/v1/search", params={"q": "bjork"}).json()
+        assert not page["degraded"]
+        server.kill(home)
+        statuses, degraded = [], []
+        for _ in range(5):
+            r = client.get("/v1/search", params={"q": "bjork", "debug": "true"})
+            statuses.append(r.status_code)
+            if r.status_code == 200:
+                body = r.json()
+                degraded.append(body["degraded"])
+                assert body["items"][0]["id"] == "ar:bjork"
+        assert statuses == [200] * 5
+        assert all(degraded)
+        fb = client.post("/v1/feedback", json={
+            "search_id": page["search_id"], "entity_id": page["items"][0]["id"],
+            "action": "click", "position": 0})
+        assert fb.status_code == 503
+        assert client.get("/ready").status_code == 503
+        assert client.get("/v1/suggest", params={"q": "bj"}).status_code == 200
+        assert client.get("/v1/entities/ar:bjork").status_code == 503
+        server.start(home, info.port, pagecache="128m")
+        back = time.monotonic()
 
-            def full() -> bool:
-                r = client.get("/v1/search", params={"q": "bjork"})
-                return r.status_code == 200 and not r.json()["degraded"]
+        def full() -> bool:
+            r = client.get("/v1/search", params={"q": "bjork"})
+            return r.status_code == 200 and not r.json()["degraded"]
 
-            assert wait_for(full, timeout=30, every=0.25)
-            assert time.monotonic() - back < 15
-            figure("Neo4j killed during queries", "5 searches while down: all 200 and "
-                   f"degraded; full pages {time.monotonic() - back:.1f} s after Neo4j answered")
-            assert client.get("/ready").status_code == 200
-    finally:
-        server.stop(home)
+        assert wait_for(full, timeout=30, every=0.25)
+        assert time.monotonic() - back < 15
+        figure("Neo4j killed during queries", "5 searches while down: all 200 and "
+               f"degraded; full pages {time.monotonic() - back:.1f} s after Neo4j answered")
+        assert client.get("/ready").status_code == 200

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,9 +22,8 @@ from neo4j import RoutingControl
 from bench import loadgen
 from graph import server
 from graph.neo4j_store import Neo4jStore
-from ingest.pipeline import ingest
 from tests.api_support import figure, live_server, wait_for
-from tests.conftest import FIXTURES, load_fixture_catalog
+from tests.conftest import load_fixture_catalog
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 QUERIES = ["taylor swift", "bjork", "tayler swfit", "true crime podcast", "rock playlist", "u2",
@@ -37,20 +35,6 @@ PATHS = [f"/v1/search?q={q.replace(' ', '+')}&limit=10" for q in QUERIES]
 def catalog_uri(neo4j_server: server.ServerInfo, shared_neo4j: Neo4jStore) -> str:
     load_fixture_catalog(shared_neo4j)
     return neo4j_server.uri
-
-
-@pytest.fixture
-def own_neo4j(tmp_path: Path) -> Iterator[tuple[Path, server.ServerInfo]]:
-    home = tmp_path / "neo4j"
-    info = server.start(home, server.free_port(), pagecache="128m")
-    try:
-        store = Neo4jStore.connect(info.uri)
-        store.apply_schema()
-        ingest(store, [str(FIXTURES / "catalog.jsonl")])
-        store.close()
-        yield home, info
-    finally:
-        server.stop(home)
 
 
 def _catalog_fingerprint(store: Neo4jStore) -> tuple[str, int]:
