@@ -103,21 +103,28 @@ def optional_retrievers(store: GraphStore) -> tuple[dict[str, Retriever], dict[s
 
 
 @contextlib.contextmanager
-def catalog_uri(feed: Path, uri: str | None = None, prefix: str = "tg-eval-") -> Iterator[str]:
-    """The URI of a Neo4j holding `feed`: `uri` as it is, or a fresh server loaded with the
-    offline importer in a temporary home (search indexes online), stopped at the end."""
-    if uri is not None:
-        yield uri
-        return
+def catalog_neo4j(feed: Path, prefix: str = "tg-eval-") -> Iterator[server.ServerInfo]:
+    """A fresh Neo4j holding `feed`, loaded with the offline importer in a temporary home
+    (search indexes online), stopped at the end."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         home = Path(tmp) / "neo4j"
         try:
             initial_load(home, server.free_port(), [str(feed)], wait_for_indexes=True)
             info = server.status(home)
             assert info is not None
-            yield info.uri
+            yield info
         finally:
             server.stop(home)
+
+
+@contextlib.contextmanager
+def catalog_uri(feed: Path, uri: str | None = None, prefix: str = "tg-eval-") -> Iterator[str]:
+    """The URI of a Neo4j holding `feed`: `uri` as it is, or `catalog_neo4j(feed)`'s."""
+    if uri is not None:
+        yield uri
+        return
+    with catalog_neo4j(feed, prefix) as info:
+        yield info.uri
 
 
 @contextlib.contextmanager

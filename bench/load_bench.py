@@ -98,10 +98,11 @@ def make_paths(names: Sequence[tuple[str, str]], seed: int = 3) -> dict[str, lis
 
 
 @contextmanager
-def serving(uri: str, workers: int, log: Path) -> Iterator[tuple[str, float]]:
+def serving(uri: str, workers: int, log: Path,
+            env_extra: dict[str, str] | None = None) -> Iterator[tuple[str, float]]:
     port = server.free_port()
     env = {**os.environ, "NEO4J_URI": uri, "TUNEGRAPH_RATE_LIMIT_PER_MINUTE": "0",
-           "TUNEGRAPH_LOG_LEVEL": "WARNING"}
+           "TUNEGRAPH_LOG_LEVEL": "WARNING", **(env_extra or {})}
     started = time.perf_counter()
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port),
