@@ -99,7 +99,7 @@ def make_paths(names: Sequence[tuple[str, str]], seed: int = 3) -> dict[str, lis
 
 @contextmanager
 def serving(uri: str, workers: int, log: Path,
-            env_extra: dict[str, str] | None = None) -> Iterator[tuple[str, float]]:
+            env_extra: dict[str, str] | None = None) -> Iterator[tuple[str, float, int]]:
     port = server.free_port()
     env = {**os.environ, "NEO4J_URI": uri, "TUNEGRAPH_RATE_LIMIT_PER_MINUTE": "0",
            "TUNEGRAPH_LOG_LEVEL": "WARNING", **(env_extra or {})}
@@ -119,7 +119,7 @@ def serving(uri: str, workers: int, log: Path,
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        yield url, time.perf_counter() - started
+        yield url, time.perf_counter() - started, proc.pid
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=60)
@@ -148,7 +148,7 @@ def run_catalog(label: str, feed: Path, args: argparse.Namespace, work: Path) ->
     rows = []
     try:
         paths = make_paths(entity_names(feed))
-        with serving(info.uri, args.workers, work / f"serve-{label}.log") as (url, ready_s):
+        with serving(info.uri, args.workers, work / f"serve-{label}.log") as (url, ready_s, _):
             for route in ("search", "suggest"):  # warm caches, JIT and the page cache
                 wrk(url, paths[route], work, duration=3, connections=args.connections)
             search_rps = 0.0

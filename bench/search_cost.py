@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import os
 import statistics
-import subprocess
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -168,10 +167,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             svc.close()
         log = Path(os.environ.get("TMPDIR", "/tmp")) / "tg-search-cost-serve.log"
         policy_env = {"TUNEGRAPH_POLICY": args.policy}
-        with serving(info.uri, 1, log, policy_env) as (url, _), \
+        with serving(info.uri, 1, log, policy_env) as (url, _, pid), \
                 httpx.Client(base_url=url, timeout=30) as c:
-            pattern = f"api.cli serve --port {url.rsplit(':', 1)[1]}"
-            pid = int(subprocess.check_output(["pgrep", "-f", pattern], text=True).split()[0])
             http = Meter(neo4j, lambda: tree(pid))
             for p in warm_paths:
                 c.get(p)
