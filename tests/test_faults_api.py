@@ -283,15 +283,20 @@ def test_slow_store_keeps_the_deadline(own_neo4j: tuple[Path, server.ServerInfo]
 
 def test_two_api_processes_learn_together(catalog_uri: str, tmp_path: Path) -> None:
     """Two API processes on different ports share one Neo4j: feedback sent to one changes what
-    the other's policy has learnt (its outcome count) and what its memory returns."""
-    with live_server(catalog_uri, log_path=tmp_path / "a.log",
-                     TUNEGRAPH_POLICY="semibandit") as a, \
-            live_server(catalog_uri, log_path=tmp_path / "b.log",
-                        TUNEGRAPH_POLICY="semibandit") as b, \
+    the other's policy has learnt (its outcome count) and what its memory returns.
+
+    Both rank by RRF: the learned ranker shares this module's store with the SIGKILL test, whose
+    clicks land on uniformly random positions; position-debiased, such clicks teach it that the
+    deep results are the good ones, and it then buries the exact-name artist this test takes."""
+    env = {"TUNEGRAPH_POLICY": "semibandit", "TUNEGRAPH_RANKER": "rrf"}
+    with live_server(catalog_uri, log_path=tmp_path / "a.log", **env) as a, \
+            live_server(catalog_uri, log_path=tmp_path / "b.log", **env) as b, \
             httpx.Client(timeout=30) as client:
         seen = client.get(f"{b}/ready").json()["detail"]["outcomes_applied"]
         page = client.get(f"{a}/v1/search", params={"q": "beyonce", "user": "u-scale"}).json()
-        pos = next(n for n, i in enumerate(page["items"]) if i["id"] == "ar:beyonce")
+        ids = [i["id"] for i in page["items"]]
+        assert "ar:beyonce" in ids, ids
+        pos = ids.index("ar:beyonce")
         r = client.post(f"{a}/v1/feedback", json={"search_id": page["search_id"],
                                                   "entity_id": "ar:beyonce", "action": "play",
                                                   "position": pos})
