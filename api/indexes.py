@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+from api.cache import TtlLru
 from api.cards import Cards
 from graph.model import Kind
 from graph.neo4j_store import Neo4jStore
 from graph.snapshot import Snapshot
 from graph.store import GraphStore
-from retrievers.base import Expander, Retriever
+from retrievers.base import Candidate, Expander, Retriever
 from retrievers.fulltext import FullTextRetriever
 from retrievers.fuzzy import FuzzyIndex, FuzzyRetriever
 from retrievers.graph_embed import (
@@ -27,7 +28,7 @@ from retrievers.graph_embed import (
 from retrievers.memory import MemoryRetriever, Neo4jMemoryLog, predicted_queries
 from retrievers.related import RelatedExpander
 from retrievers.text_embed import TextEmbeddingRetriever, stored_encoder
-from retrievers.understand import QueryUnderstanding, fuzzy_linker
+from retrievers.understand import Interpretation, QueryUnderstanding, fuzzy_linker
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,20 @@ class Indexes:
     expanders: Mapping[str, Expander]
     remote: frozenset[str]
     build_s: dict[str, float] = field(default_factory=dict)
+    # Answers of this snapshot's sources and query readings for repeated queries (api.cache);
+    # the click memory is never cached: feedback changes it within a version.
+    results: TtlLru[tuple[Candidate, ...]] = field(default_factory=lambda: TtlLru(0, 0.0))
+    readings: TtlLru[tuple[Interpretation, ...]] = field(default_factory=lambda: TtlLru(0, 0.0))
 
 
 def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None,
-                  text: bool = True, embeddings: Path | None = None) -> Indexes:
+                  text: bool = True, embeddings: Path | None = None, cache_entries: int = 0,
+                  cache_ttl_s: float = 300.0) -> Indexes:
     """Read the catalog once and build every in-process index from that snapshot. The text
     source joins when `tunegraph train text` has put vectors in the graph (it then embeds only
     what changed since); the graph-embedding expanders ("kge", "gnn") join when `tunegraph
-    train graph` has saved models under `embeddings`."""
+    train graph` has saved models under `embeddings`. `cache_entries` (0: off) bounds the
+    cache of repeated queries' answers, each kept at most `cache_ttl_s`."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     snap = Snapshot.read(store)
@@ -108,5 +115,6 @@ def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None,
     log.info("indexes built for catalog version %d: %s", snap.version,
              ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     return Indexes(snap.version, cards, fuzzy, understand, mem, retrievers, expanders,
-                   frozenset({"fulltext", "related"}), timings)
+                   frozenset({"fulltext", "related"}), timings,
+                   TtlLru(cache_entries, cache_ttl_s), TtlLru(cache_entries, cache_ttl_s))
 

@@ -18,6 +18,8 @@ SOURCE_LATENCY: Final = Histogram("tunegraph_source_seconds", "Time per candidat
                                   ["source"], buckets=SOURCE_BUCKETS)
 SOURCE_ERRORS: Final = Counter("tunegraph_source_errors", "Sources unavailable in a search",
                                ["source", "why"])
+SOURCE_CACHE: Final = Counter("tunegraph_source_cache", "Source answers looked up in the cache "
+                              "of repeated queries", ["source", "result"])
 POLICY_CHOICES: Final = Counter("tunegraph_policy_choices", "Plans chosen", ["policy", "plan"])
 CATALOG_VERSION: Final = Gauge("tunegraph_catalog_version", "Catalog version being served",
                                multiprocess_mode="max")

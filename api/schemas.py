@@ -58,6 +58,7 @@ class SourceDebug(Struct, frozen=True):
     ms: float
     status: Literal["ok", "unavailable", "skipped"]
     error: str = ""
+    cached: bool = False  # answered from the cache of repeated queries
 
 
 class PageDebug(Struct, frozen=True):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -61,6 +61,7 @@ class SourceRun:
     ms: float = 0.0
     status: str = "ok"  # ok | unavailable | skipped
     error: str = ""
+    cached: bool = False  # answered from the snapshot's cache of repeated queries
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +106,14 @@ class Searcher:
         idx = self._indexes()
         query = Query(text, kinds, user)
         budget = self.learner.space.budget
-        readings = idx.understand.interpret(text)
+        readings = self._readings(idx, text)
+
+        def key(src: str, k: int) -> Hashable | None:
+            return None if src == "memory" else (src, text, kinds, k)
+
         probes = self._run_stage(idx, {p: budget for p in PROBES if p in idx.retrievers},
-                                 deadline, lambda src, k: idx.retrievers[src].retrieve(query, k))
+                                 deadline, lambda src, k: idx.retrievers[src].retrieve(query, k),
+                                 key)
         plan, context = self._choose(idx, text, readings, probes, user)
         first = {name: k for name, k in plan.ks if name in idx.retrievers}
         probed = {name: run.candidates for name, run in probes.items() if run.status == "ok"}
@@ -115,13 +121,15 @@ class Searcher:
         for run in runs.values():
             run.candidates, run.k = run.candidates[:first[run.name]], first[run.name]
         runs |= self._run_stage(idx, {n: k for n, k in first.items() if n not in runs}, deadline,
-                                lambda src, k: self._retrieve(idx, src, query, readings, k))
+                                lambda src, k: self._retrieve(idx, src, query, readings, k), key)
         found = {r.name: r.candidates for r in runs.values() if r.status == "ok"}
         seeds = [Candidate(f.entity_id, f.score, "fused") for f in rrf(found, SEEDS)]
         second = {name: k for name, k in plan.ks if name in idx.expanders}
+        seed_ids = tuple(s.entity_id for s in seeds)
         if seeds:
             runs |= self._run_stage(idx, second, deadline,
-                                    lambda src, k: self._expand(idx, src, seeds, k, kinds))
+                                    lambda src, k: self._expand(idx, src, seeds, k, kinds),
+                                    lambda src, k: (src, seed_ids, kinds, k))
         else:
             runs |= {n: SourceRun(n, k, status="skipped", error=NO_SEEDS)
                      for n, k in second.items()}
@@ -168,6 +176,14 @@ class Searcher:
         context = build_context(text, readings, lists, features, self.users.get(user),
                                 self.clock())
         return self.learner.choose(context), context
+
+    @staticmethod
+    def _readings(idx: Indexes, text: str) -> tuple[Interpretation, ...]:
+        found = idx.readings.get(text)
+        if found is None:
+            found = tuple(idx.understand.interpret(text))
+            idx.readings.put(text, found)
+        return found
 
     @staticmethod
     def _retrieve(idx: Indexes, name: str, query: Query, readings: Sequence[Interpretation],
@@ -231,25 +247,42 @@ class Searcher:
         return [f for f in fused if f.entity_id in idx.cards][:limit]
 
     def _run_stage(self, idx: Indexes, plan: Mapping[str, int], deadline: float,
-                   call: Callable[[str, int], list[Candidate]]) -> dict[str, SourceRun]:
+                   call: Callable[[str, int], list[Candidate]],
+                   key: Callable[[str, int], Hashable | None]) -> dict[str, SourceRun]:
+        """Run `plan`'s sources: an answer in the snapshot's cache first (`key` None: never
+        cached), then the store-backed ones on the pool, then the in-process ones inline."""
         runs = {name: SourceRun(name, k) for name, k in plan.items() if k > 0}
+        keys = {name: key(name, run.k) for name, run in runs.items()}
+        for name, run in runs.items():
+            cache_key = keys[name]
+            hit = idx.results.get(cache_key) if cache_key is not None else None
+            if hit is not None:
+                run.candidates, run.cached = list(hit), True
+            metrics.SOURCE_CACHE.labels(source=name, result="hit" if hit is not None else
+                                        "miss" if cache_key is not None else "off").inc()
+
+        def remember(name: str, found: list[Candidate]) -> list[Candidate]:
+            if (cache_key := keys[name]) is not None:
+                idx.results.put(cache_key, tuple(found))
+            return found
+
         futures: dict[str, tuple[Future[list[Candidate]], float]] = {}
         for name, run in runs.items():  # store-backed sources first, so they overlap the rest
-            if name not in idx.remote:
+            if name not in idx.remote or run.cached:
                 continue
             if not self.health.available():
                 run.status, run.error = "skipped", "store unavailable"
             elif not self._in_flight.acquire(blocking=False):
                 run.status, run.error = "skipped", "too many store calls in flight"
             else:
-                futures[name] = (self._pool.submit(self._remote, call, name, run.k),
+                futures[name] = (self._pool.submit(self._remote, call, name, run.k, remember),
                                  time.perf_counter())
         for name, run in runs.items():
-            if name in idx.remote:
+            if name in idx.remote or run.cached:
                 continue
             t = time.perf_counter()
             try:
-                run.candidates = call(name, run.k)
+                run.candidates = remember(name, call(name, run.k))
             except Exception as exc:
                 log.exception("source %s failed", name)
                 run.status, run.error = "unavailable", f"{type(exc).__name__}: {exc}"[:200]
@@ -269,10 +302,10 @@ class Searcher:
                 metrics.SOURCE_ERRORS.labels(source=run.name, why=run.status).inc()
         return runs
 
-    def _remote(self, call: Callable[[str, int], list[Candidate]], name: str,
-                k: int) -> list[Candidate]:
+    def _remote(self, call: Callable[[str, int], list[Candidate]], name: str, k: int,
+                remember: Callable[[str, list[Candidate]], list[Candidate]]) -> list[Candidate]:
         try:
-            return call(name, k)
+            return remember(name, call(name, k))
         except Exception as exc:
             if is_outage(exc):
                 self.health.failed(exc)
@@ -304,7 +337,8 @@ class Searcher:
     def _debug(plan: Plan, runs: Mapping[str, SourceRun], version: int,
                total_ms: float) -> schemas.PageDebug:
         sources = {r.name: schemas.SourceDebug(r.k, len(r.candidates), round(r.ms, 3),
-                                               r.status, r.error)  # type: ignore[arg-type]
+                                               r.status, r.error,  # type: ignore[arg-type]
+                                               r.cached)
                    for r in runs.values()}
         return schemas.PageDebug(plan.policy, dict(plan.ks), round(plan.propensity, 6), sources,
                                  version, round(total_ms, 3))

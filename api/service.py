@@ -175,7 +175,9 @@ class Service:
             self.events.apply_schema()
         built = build_indexes(self.store, memory=current.memory if current else None,
                               text=self.settings.text_vectors,
-                              embeddings=self.settings.embeddings_dir)
+                              embeddings=self.settings.embeddings_dir,
+                              cache_entries=self.settings.cache_entries,
+                              cache_ttl_s=self.settings.cache_ttl_s)
         if current is None:
             _warm_up(built)
         self._indexes = built  # one reference swap: a search in flight keeps its own snapshot

@@ -40,6 +40,8 @@ class Settings:
     reformulation_weight: float = 0.4  # ...credits the earlier query with this weight
     embeddings_dir: Path = field(default_factory=lambda: Path(".tunegraph/embeddings"))
     text_vectors: bool = True  # serve the text-embedding source when its model is available
+    cache_entries: int = 10_000  # repeated queries' source answers kept per worker; 0: off
+    cache_ttl_s: float = 300.0  # how long one such answer is reused at most
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

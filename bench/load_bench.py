@@ -1,7 +1,7 @@
 """Load benchmark: requests/s and p50/p95/p99 of /v1/search and /v1/suggest under wrk on loopback.
 
     .venv/bin/python -m bench.load_bench [--catalog .tunegraph/catalog.jsonl.gz] [--generated N]
-        [--workers 2] [--duration 20] [--connections 16] [--rate-check]
+        [--workers 2] [--duration 20] [--connections 16] [--mix distinct|zipf:S]
 
 For each catalog (the real one, and with --generated N a synthetic catalog of N entities made by
 `ingest.synthetic`), it loads a fresh Neo4j with the offline importer, starts `tunegraph serve`
@@ -9,6 +9,15 @@ For each catalog (the real one, and with --generated N a synthetic catalog of N 
 each route with queries drawn from the catalog itself: names with one or two typos, exact names,
 artist + "songs", genre + "playlist" (search) and 1-6 character name prefixes (suggest). Prints
 one markdown table. wrk reports latency from its own clock; non-2xx answers count as errors.
+
+The search stream decides what the service's cache of repeated queries (api.cache) can do.
+`--mix distinct` (the default) sends a pool of 20,000 different queries in turn, so that within a
+run almost no query comes twice: the cost of a search that the cache cannot help. `--mix zipf:S`
+draws the stream from that pool with Zipf exponent S over a random ranking of the pool, as search
+logs repeat their head queries (query frequencies in search logs follow a power law with an
+exponent near 1), after a warm-up drawn from the same law, as a service that has been up a while.
+The table gives the share of source answers the cache served during the measured run (from
+/metrics, all workers).
 """
 
 from __future__ import annotations
@@ -39,7 +48,9 @@ from ingest.feed import Upsert, decode
 from ingest.reader import read_lines
 from ingest.synthetic import generate
 
-QUERIES: Final = 2000
+QUERIES: Final = 2000  # suggest prefixes
+POOL: Final = 20_000  # distinct search queries
+STREAM: Final = 60_000  # requests in a Zipf stream (more than a 20 s run sends)
 LUA: Final = r"""
 local paths = {}
 for line in io.lines(os.getenv("TG_PATHS")) do paths[#paths + 1] = line end
@@ -74,13 +85,13 @@ def entity_names(feed: Path, limit: int = 200_000) -> list[tuple[str, str]]:
     return out
 
 
-def make_paths(names: Sequence[tuple[str, str]], seed: int = 3) -> dict[str, list[str]]:
-    rng = random.Random(seed)
+def search_queries(names: Sequence[tuple[str, str]], n: int, rng: random.Random) -> list[str]:
+    """`n` different search texts made from the catalog's own names."""
     artists = [n for k, n in names if k == "artist"]
     genres = [n for k, n in names if k == "genre"]
     known = [n for k, n in names if k in ("artist", "song", "album", "playlist", "podcast")]
-    search = []
-    for _ in range(QUERIES):
+    out: dict[str, None] = {}
+    for _ in range(20 * n):
         roll = rng.random()
         if roll < 0.5:
             q = typo(rng.choice(known), rng)
@@ -90,11 +101,54 @@ def make_paths(names: Sequence[tuple[str, str]], seed: int = 3) -> dict[str, lis
             q = f"{rng.choice(artists)} songs"
         else:
             q = f"{rng.choice(genres) if genres else 'rock'} playlist"
-        search.append(q[:150])
+        if q[:150].strip():
+            out.setdefault(q[:150])
+        if len(out) >= n:
+            break
+    return list(out)
+
+
+def zipf_stream(pool: Sequence[str], exponent: float, n: int, rng: random.Random) -> list[str]:
+    """`n` draws from `pool`, the i-th most frequent (a random ranking) with weight i^-exponent."""
+    ranked = rng.sample(list(pool), len(pool))
+    weights = [1.0 / (i + 1) ** exponent for i in range(len(ranked))]
+    return rng.choices(ranked, weights=weights, k=n)
+
+
+def make_paths(names: Sequence[tuple[str, str]], seed: int = 3,
+               mix: str = "distinct") -> dict[str, list[str]]:
+    """wrk's request streams: "search" (measured), "search-warmup" (run before it; for a Zipf
+    mix the same law, else other queries), "suggest"."""
+    rng = random.Random(seed)
+    pool = search_queries(names, 2 * POOL, rng)
+    measured, other = pool[:POOL], pool[POOL:]
+    if mix == "distinct":
+        search, warmup = measured, other
+    elif mix.startswith("zipf:"):
+        exponent = float(mix.split(":", 1)[1])
+        search = zipf_stream(measured, exponent, STREAM, random.Random(seed + 1))
+        warmup = zipf_stream(measured, exponent, STREAM // 4, random.Random(seed + 2))
+    else:
+        raise SystemExit(f"--mix {mix}: distinct or zipf:EXPONENT")
+    known = [n for k, n in names if k in ("artist", "song", "album", "playlist", "podcast")]
     suggest = [n[:rng.randint(1, 6)] for n in rng.sample(known, min(QUERIES, len(known)))]
     enc = urllib.parse.quote
-    return {"search": [f"/v1/search?q={enc(q)}&limit=20" for q in search if q.strip()],
+    return {"search": [f"/v1/search?q={enc(q)}&limit=20" for q in search],
+            "search-warmup": [f"/v1/search?q={enc(q)}&limit=20" for q in warmup],
             "suggest": [f"/v1/suggest?q={enc(q)}&limit=8" for q in suggest if q.strip()]}
+
+
+def cache_counts(url: str) -> tuple[float, float]:
+    """(hits, lookups) of the cache of repeated queries so far, summed over sources/workers."""
+    hits = lookups = 0.0
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("tunegraph_source_cache_total{"):
+            value = float(line.rsplit(" ", 1)[1])
+            if 'result="hit"' in line:
+                hits += value
+            if 'result="off"' not in line:
+                lookups += value
+    return hits, lookups
 
 
 @contextmanager
@@ -147,19 +201,25 @@ def run_catalog(label: str, feed: Path, args: argparse.Namespace, work: Path) ->
     assert info is not None
     rows = []
     try:
-        paths = make_paths(entity_names(feed))
+        paths = make_paths(entity_names(feed), mix=args.mix)
         with serving(info.uri, args.workers, work / f"serve-{label}.log") as (url, ready_s, _):
-            for route in ("search", "suggest"):  # warm caches, JIT and the page cache
-                wrk(url, paths[route], work, duration=3, connections=args.connections)
+            for route in ("search-warmup", "suggest"):  # warm JIT, the page cache (and the
+                wrk(url, paths[route], work, duration=5,  # query cache for a Zipf mix)
+                    connections=args.connections)
             search_rps = 0.0
             for route in ("search", "suggest"):
+                hits, lookups = cache_counts(url)
                 r = wrk(url, paths[route], work, duration=args.duration,
                         connections=args.connections)
+                hits2, lookups2 = cache_counts(url)
+                share = (hits2 - hits) / (lookups2 - lookups) if lookups2 > lookups else 0.0
                 search_rps = r["rps"] if route == "search" else search_rps
-                rows.append(f"| {label} ({report.records:,} records) | /v1/{route} | "
-                            f"{args.workers} | {args.connections} | {r['rps']:,.0f} | "
-                            f"{r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
-                            f"{r['errors']} | {ready_s:.0f} |")
+                mix = args.mix if route == "search" else "-"
+                cached = f"{share:.0%}" if route == "search" else "-"
+                rows.append(f"| {label} ({report.records:,} records) | /v1/{route} | {mix} | "
+                            f"{cached} | {args.workers} | {args.connections} | "
+                            f"{r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
+                            f"{r['p99']:.1f} | {r['errors']} | {ready_s:.0f} |")
             rate = args.steady or round(args.steady_share * search_rps)
             if rate > 0:
                 STEADY.extend(steady_and_overload(url, paths["search"], label, rate,
@@ -202,13 +262,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--steady-share", type=float, default=0.0,
                     help="or at this share of the closed-loop search rate wrk measured")
     ap.add_argument("--steady-seconds", type=float, default=60.0)
+    ap.add_argument("--mix", default="distinct",
+                    help="the search stream: distinct, or zipf:EXPONENT (e.g. zipf:1.0)")
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: run `make system`")
     work = Path(tempfile.mkdtemp(prefix="tg-load-"))
-    rows = ["| catalog | route | workers | connections | requests/s | p50 ms | p95 ms | "
-            "p99 ms | errors | ready after s |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| catalog | route | search mix | cache served | workers | connections | "
+            "requests/s | p50 ms | p95 ms | p99 ms | errors | ready after s |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     try:
         rows += run_catalog("real", Path(args.catalog), args, work)
         print("\n".join(rows), "\n".join(STEADY), sep="\n", flush=True)  # in case 1M fails

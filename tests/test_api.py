@@ -87,6 +87,23 @@ def test_debug_shows_provenance_and_plan(client: TestClient[Any]) -> None:
                             for i in expanded)
 
 
+def test_a_repeated_query_is_answered_from_the_snapshot_cache(client: TestClient[Any]) -> None:
+    """Within one catalog version, a repeat of a query takes every source's answer but the click
+    memory's from the cache: no store round trip, the same page, hits counted on /metrics. (That
+    a new version starts with an empty cache is what test_reingest_while_serving_is_picked_up
+    checks: its query is searched before the ingest and must find the new artist after it.)"""
+    first = search(client, "shape of you divide", debug="true")
+    again = search(client, "shape of you divide", debug="true")
+    assert not any(s["cached"] for s in first["debug"]["sources"].values())
+    cached = {name for name, s in again["debug"]["sources"].items() if s["cached"]}
+    assert cached == set(again["debug"]["plan"]) - {"memory"}
+    assert {"fulltext", "related"} <= cached  # the store-backed ones
+    assert [i["id"] for i in again["items"]] == [i["id"] for i in first["items"]]
+    assert again["debug"]["sources"]["fulltext"]["ms"] < 1.0
+    metrics = client.get("/metrics").text
+    assert 'tunegraph_source_cache_total{result="hit",source="fulltext"}' in metrics
+
+
 def test_interpretations(client: TestClient[Any]) -> None:
     page = search(client, "true crime podcast")
     reading = page["interpretations"][0]

@@ -1,0 +1,45 @@
+"""The expiring LRU behind the cache of repeated queries (api.cache)."""
+
+from __future__ import annotations
+
+from api.cache import TtlLru
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_least_recently_used_goes_first() -> None:
+    cache: TtlLru[str] = TtlLru(2, 60.0)
+    cache.put("a", "A")
+    cache.put("b", "B")
+    assert cache.get("a") == "A"  # "b" is now the least recently used
+    cache.put("c", "C")
+    assert cache.get("b") is None
+    assert (cache.get("a"), cache.get("c"), len(cache)) == ("A", "C", 2)
+    assert (cache.hits, cache.misses) == (3, 1)
+
+
+def test_entries_expire_after_ttl() -> None:
+    clock = Clock()
+    cache: TtlLru[int] = TtlLru(10, 5.0, clock)
+    cache.put("k", 1)
+    clock.now = 4.9
+    assert cache.get("k") == 1
+    clock.now = 5.0
+    assert cache.get("k") is None
+    assert len(cache) == 0  # an expired entry is dropped when found
+    cache.put("k", 2)  # a put restarts its time
+    clock.now = 9.9
+    assert cache.get("k") == 2
+
+
+def test_capacity_zero_turns_it_off() -> None:
+    cache: TtlLru[int] = TtlLru(0, 60.0)
+    cache.put("k", 1)
+    assert cache.get("k") is None
+    assert len(cache) == 0
