@@ -289,9 +289,10 @@ def test_two_api_processes_learn_together(catalog_uri: str, tmp_path: Path) -> N
     Both rank by RRF: the learned ranker shares this module's store with the SIGKILL test, whose
     clicks land on uniformly random positions; position-debiased, such clicks teach it that the
     deep results are the good ones, and it then buries the exact-name artist this test takes."""
-    env = {"TUNEGRAPH_POLICY": "semibandit", "TUNEGRAPH_RANKER": "rrf"}
-    with live_server(catalog_uri, log_path=tmp_path / "a.log", **env) as a, \
-            live_server(catalog_uri, log_path=tmp_path / "b.log", **env) as b, \
+    with live_server(catalog_uri, log_path=tmp_path / "a.log", TUNEGRAPH_POLICY="semibandit",
+                     TUNEGRAPH_RANKER="rrf") as a, \
+            live_server(catalog_uri, log_path=tmp_path / "b.log",
+                        TUNEGRAPH_POLICY="semibandit", TUNEGRAPH_RANKER="rrf") as b, \
             httpx.Client(timeout=30) as client:
         seen = client.get(f"{b}/ready").json()["detail"]["outcomes_applied"]
         page = client.get(f"{a}/v1/search", params={"q": "beyonce", "user": "u-scale"}).json()
