@@ -61,5 +61,10 @@ class TtlLru(Generic[V]):
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
 
+    def values(self) -> list[V]:
+        """The values held now (expired ones too, until looked up), oldest first."""
+        with self._lock:
+            return [value for _, value in self._entries.values()]
+
     def __len__(self) -> int:
         return len(self._entries)

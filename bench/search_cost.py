@@ -12,6 +12,8 @@ catalog into a fresh Neo4j (or uses the running local one under `--home`, such a
 2. the whole search path in process (`Searcher.search`), the same two CPU figures per search;
 3. the same searches over HTTP to `tunegraph serve --workers 1`, CPU of the server's process tree
    and of Neo4j per search.
+4. both once more with the same queries, which the cache of repeated queries (api.cache) then
+   answers: what a repeat of a head query costs.
 
 CPU is read from /proc (utime + stime), so it counts every thread, the service's background
 refresh loop too: its idle cost per second is measured first and printed, not subtracted. The
@@ -24,6 +26,7 @@ import argparse
 import contextlib
 import os
 import statistics
+import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +37,7 @@ from typing import TypeVar
 
 import httpx
 
+from api.cache import TtlLru
 from api.service import Service
 from api.settings import Settings
 from bench.evalkit import catalog_neo4j
@@ -136,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--policy", default="fixed:rrf",
                     help="the plan policy (default: every source, as a cold start runs)")
+    ap.add_argument("--cache-entries", type=int, default=Settings().cache_entries,
+                    help="the cache of repeated queries' size (0: off, to compare)")
     args = ap.parse_args(argv)
     paths = make_paths(entity_names(args.catalog))["search"]
     texts = [urllib.parse.parse_qs(urllib.parse.urlparse(p).query)["q"][0] for p in paths]
@@ -145,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     with neo4j_for(args.catalog, args.home) as info:
         neo4j = tree(info.pid)
         meter = Meter(neo4j, lambda: [os.getpid()])
-        svc = Service.connect(replace(SETTINGS, policy=args.policy), info.uri)
+        svc = Service.connect(replace(SETTINGS, policy=args.policy,
+                                      cache_entries=args.cache_entries), info.uri)
         store_calls: list[int] = []
         svc.start()
         try:
@@ -163,10 +170,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                                        if k > 0 and name in svc.indexes.remote))
 
             whole = meter.run(search, timed)
+            entries, size = len(svc.indexes.results), cache_bytes(svc.indexes.results)
+            again = meter.run(search, timed)  # the same queries: answered from the cache
         finally:
             svc.close()
         log = Path(os.environ.get("TMPDIR", "/tmp")) / "tg-search-cost-serve.log"
-        policy_env = {"TUNEGRAPH_POLICY": args.policy}
+        policy_env = {"TUNEGRAPH_POLICY": args.policy,
+                      "TUNEGRAPH_CACHE_ENTRIES": str(args.cache_entries)}
         with serving(info.uri, 1, log, policy_env) as (url, _, pid), \
                 httpx.Client(base_url=url, timeout=30) as c:
             http = Meter(neo4j, lambda: tree(pid))
@@ -178,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 c.get(p).raise_for_status()
 
             served = http.run(get, timed_paths)
+            served_again = http.run(get, timed_paths)
     print(f"### CPU per call, ms: policy {args.policy}, {statistics.mean(store_calls):.2f} "
           f"store-backed sources a search ({len(timed)} queries of the load benchmark's mix, "
           "one at a time; wall p50 / p95 in ms)\n")
@@ -188,12 +199,30 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"{whole[2]:.2f} / {whole[3]:.2f} |")
     print(f"| whole search, over HTTP | serve --workers 1 | {served[0]:.2f} | {served[1]:.2f} | "
           f"{served[2]:.2f} / {served[3]:.2f} |")
+    print(f"| whole search, in process, each query again | cache of repeated queries | "
+          f"{again[0]:.2f} | {again[1]:.2f} | {again[2]:.2f} / {again[3]:.2f} |")
+    print(f"| whole search, over HTTP, each query again | cache of repeated queries | "
+          f"{served_again[0]:.2f} | {served_again[1]:.2f} | {served_again[2]:.2f} / "
+          f"{served_again[3]:.2f} |")
     print(f"\nIdle background CPU per second (not subtracted above): in process {idle[0]:.1f} ms "
           f"app / {idle[1]:.1f} ms Neo4j; served {http_idle[0]:.1f} ms / {http_idle[1]:.1f} ms.")
+    print(f"The cache held {entries:,} answers after the first pass, {size / 2**20:.1f} MB by "
+          f"sys.getsizeof ({size / 1024 / max(1, entries):.1f} KB an answer; strings shared "
+          "with the indexes counted as if owned).")
     per = served[0] + served[1]
     cores = os.cpu_count() or 1
     print(f"Ceiling implied over HTTP: {cores} cores / {per:.1f} ms CPU a search = "
           f"{cores * 1000 / per:.0f} searches/s, before the load generator's own CPU.")
+
+
+def cache_bytes(cache: TtlLru[tuple[Candidate, ...]]) -> int:
+    """Bytes of the cached answers: tuples, candidates, their strings and dicts."""
+    total = 0
+    for answer in cache.values():
+        total += sys.getsizeof(answer)
+        for c in answer:
+            total += sum(sys.getsizeof(x) for x in (c, c.entity_id, c.reason, c.extra))
+    return total
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def test_least_recently_used_goes_first() -> None:
     cache.put("c", "C")
     assert cache.get("b") is None
     assert (cache.get("a"), cache.get("c"), len(cache)) == ("A", "C", 2)
+    assert cache.values() == ["A", "C"]  # oldest first
     assert (cache.hits, cache.misses) == (3, 1)
 
 
