@@ -1,14 +1,15 @@
 """A bounded, expiring LRU of source answers, kept per catalog snapshot.
 
 Every source but the click memory answers a query from the catalog alone, so within one catalog
-version the same (source, query, k) gets the same candidates: music search traffic repeats its
-head queries all day, and a repeat need not pay the Lucene query, the graph traversal or the
+version the same (source, query, k) gets the same candidates. Search traffic repeats its
+head queries, and a repeat need not pay the Lucene query, the graph traversal or the
 fuzzy rerank again. The cache lives on the `Indexes` of one catalog version, so a new version
 starts empty; entries also expire after `ttl_s`, which bounds how long an answer can outlive
 anything the version does not capture (Neo4j's full-text index refreshes asynchronously after an
-ingest). A hit for a store-backed source costs no store round trip, and serves while the store
-is down. `functools.lru_cache` has neither expiry nor a way to look without computing, which the
-search path needs (it decides per source whether to call the store at all).
+ingest). A hit for a store-backed source costs no store round trip (once the store is known to
+be down, plans leave the store-backed sources out, cached or not). `functools.lru_cache` has
+neither expiry nor a way to look without computing, which the search path needs (it decides per
+source whether to call the store at all).
 """
 
 from __future__ import annotations
