@@ -5,14 +5,6 @@ from __future__ import annotations
 from api.cache import TtlLru
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_least_recently_used_goes_first() -> None:
     cache: TtlLru[str] = TtlLru(2, 60.0)
     cache.put("a", "A")
@@ -26,16 +18,16 @@ def test_least_recently_used_goes_first() -> None:
 
 
 def test_entries_expire_after_ttl() -> None:
-    clock = Clock()
-    cache: TtlLru[int] = TtlLru(10, 5.0, clock)
+    now = [0.0]
+    cache: TtlLru[int] = TtlLru(10, 5.0, lambda: now[0])
     cache.put("k", 1)
-    clock.now = 4.9
+    now[0] = 4.9
     assert cache.get("k") == 1
-    clock.now = 5.0
+    now[0] = 5.0
     assert cache.get("k") is None
     assert len(cache) == 0  # an expired entry is dropped when found
     cache.put("k", 2)  # a put restarts its time
-    clock.now = 9.9
+    now[0] = 9.9
     assert cache.get("k") == 2
 
 
