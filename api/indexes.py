@@ -46,11 +46,11 @@ class Indexes:
     retrievers: Mapping[str, Retriever]
     expanders: Mapping[str, Expander]
     remote: frozenset[str]
-    build_s: dict[str, float] = field(default_factory=dict)
     # Answers of this snapshot's sources and query readings for repeated queries (api.cache);
     # the click memory is never cached: feedback changes it within a version.
-    results: TtlLru[tuple[Candidate, ...]] = field(default_factory=lambda: TtlLru(0, 0.0))
-    readings: TtlLru[tuple[Interpretation, ...]] = field(default_factory=lambda: TtlLru(0, 0.0))
+    results: TtlLru[tuple[Candidate, ...]]
+    readings: TtlLru[tuple[Interpretation, ...]]
+    build_s: dict[str, float] = field(default_factory=dict)
 
 
 def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None,
@@ -115,6 +115,6 @@ def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None,
     log.info("indexes built for catalog version %d: %s", snap.version,
              ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     return Indexes(snap.version, cards, fuzzy, understand, mem, retrievers, expanders,
-                   frozenset({"fulltext", "related"}), timings,
-                   TtlLru(cache_entries, cache_ttl_s), TtlLru(cache_entries, cache_ttl_s))
+                   frozenset({"fulltext", "related"}), results=TtlLru(cache_entries, cache_ttl_s),
+                   readings=TtlLru(cache_entries, cache_ttl_s), build_s=timings)
 
