@@ -14,6 +14,7 @@ Fusion takes whatever lists it is given: any subset of sources, each cut at any 
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ class Fused:
 
 
 def _order(fused: dict[str, Fused], k: int) -> list[Fused]:
+    """The best `k`, by score then id (a heap when `k` is a small part: the seeds take 3)."""
+    if 4 * k < len(fused):
+        return heapq.nsmallest(k, fused.values(), key=lambda f: (-f.score, f.entity_id))
     return sorted(fused.values(), key=lambda f: (-f.score, f.entity_id))[:k]
 
 
@@ -45,7 +49,9 @@ def rrf(lists: Mapping[str, Sequence[Candidate]], k: int, *, c: int = RRF_K,
     for source, cands in lists.items():
         w = 1.0 if weights is None else weights.get(source, 1.0)
         for rank, cand in enumerate(cands):
-            f = fused.setdefault(cand.entity_id, Fused(cand.entity_id, 0.0))
+            f = fused.get(cand.entity_id)
+            if f is None:  # not setdefault: that would build a Fused for every candidate
+                f = fused[cand.entity_id] = Fused(cand.entity_id, 0.0)
             f.score += w / (c + rank + 1)
             f.sources[source] = (rank, cand.score)
     return _order(fused, k)
@@ -128,7 +134,9 @@ class Calibrator:
                 fit = kind_fit(cand.entity_id) if kind_fit is not None else 0.0
                 p = self.probability(source, cand.score, rank, rel, fit)
                 miss[cand.entity_id] = miss.get(cand.entity_id, 1.0) * (1.0 - p)
-                f = fused.setdefault(cand.entity_id, Fused(cand.entity_id, 0.0))
+                f = fused.get(cand.entity_id)
+                if f is None:
+                    f = fused[cand.entity_id] = Fused(cand.entity_id, 0.0)
                 f.sources[source] = (rank, cand.score)
         for entity_id, f in fused.items():
             f.score = 1.0 - miss[entity_id]
