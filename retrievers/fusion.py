@@ -35,11 +35,15 @@ class Fused:
     sources: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
+def _best_first(f: Fused) -> tuple[float, str]:
+    return -f.score, f.entity_id
+
+
 def _order(fused: dict[str, Fused], k: int) -> list[Fused]:
     """The best `k`, by score then id (a heap when `k` is a small part: the seeds take 3)."""
     if 4 * k < len(fused):
-        return heapq.nsmallest(k, fused.values(), key=lambda f: (-f.score, f.entity_id))
-    return sorted(fused.values(), key=lambda f: (-f.score, f.entity_id))[:k]
+        return heapq.nsmallest(k, fused.values(), key=_best_first)
+    return sorted(fused.values(), key=_best_first)[:k]
 
 
 def rrf(lists: Mapping[str, Sequence[Candidate]], k: int, *, c: int = RRF_K,
