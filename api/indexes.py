@@ -26,7 +26,7 @@ from retrievers.graph_embed import (
     source_name,
 )
 from retrievers.memory import MemoryRetriever, Neo4jMemoryLog, predicted_queries
-from retrievers.related import RelatedExpander
+from retrievers.related_local import LocalRelatedExpander
 from retrievers.text_embed import TextEmbeddingRetriever, stored_encoder
 from retrievers.understand import Interpretation, QueryUnderstanding, fuzzy_linker
 
@@ -97,7 +97,11 @@ def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None,
         t = time.perf_counter()
         retrievers["text"] = TextEmbeddingRetriever.build(store)
         timed("text", t)
-    expanders: dict[str, Expander] = {"related": RelatedExpander(store)}
+    t = time.perf_counter()
+    # The Cypher traversals of retrievers.related, answered from this snapshot (same answers):
+    # no second store round trip per search, and related content survives a store outage.
+    expanders: dict[str, Expander] = {"related": LocalRelatedExpander(snap)}
+    timed("related", t)
     for model in KGE_MODELS + PYG_MODELS if embeddings else ():
         assert embeddings is not None
         name = source_name(model)
@@ -115,6 +119,6 @@ def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None,
     log.info("indexes built for catalog version %d: %s", snap.version,
              ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     return Indexes(snap.version, cards, fuzzy, understand, mem, retrievers, expanders,
-                   frozenset({"fulltext", "related"}), results=TtlLru(cache_entries, cache_ttl_s),
+                   frozenset({"fulltext"}), results=TtlLru(cache_entries, cache_ttl_s),
                    readings=TtlLru(cache_entries, cache_ttl_s), build_s=timings)
 

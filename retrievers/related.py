@@ -8,7 +8,9 @@ From a genre: its most popular entities and its subgenres.
 
 Each step has a weight (how strongly it implies relevance); a candidate's score is the best over
 its paths of seed weight x step weight x edge weight x (0.5 + 0.5 x popularity). Every branch is
-capped (`LIMIT`), so a hub such as a big genre costs the same as a small one.
+capped (`LIMIT`), so a hub such as a big genre costs the same as a small one. Every order has a
+tie-break (entity id; for paths, via then seed id), so the answer is deterministic and
+`retrievers.related_local` can give the same one from memory.
 """
 
 from __future__ import annotations
@@ -27,43 +29,45 @@ _TRAVERSALS: Final = """
 UNWIND $seeds AS seed
 MATCH (n:Entity {id: seed.id})
 CALL (n) {
-  MATCH (n:Artist)-[r:RELATED_TO]-(m:Artist)
-  WITH m, coalesce(r.weight, 0.5) AS w ORDER BY w DESC LIMIT $cap
+  MATCH (n:Artist)-[r:RELATED_TO]-(m:Artist) WHERE m <> n
+  WITH m, max(coalesce(r.weight, 0.5)) AS w ORDER BY w DESC, m.id LIMIT $cap
   RETURN m, 'related artist' AS via, 1.0 * w AS w
   UNION
   MATCH (n:Artist)<-[:PERFORMED_BY]-(m:Song)
-  WITH m ORDER BY m.popularity DESC LIMIT $cap RETURN m, 'song by' AS via, 0.8 AS w
+  WITH m ORDER BY m.popularity DESC, m.id LIMIT $cap RETURN m, 'song by' AS via, 0.8 AS w
   UNION
   MATCH (n:Song)-[:ON_ALBUM]->(m:Album) RETURN m, 'album of' AS via, 0.7 AS w
   UNION
   MATCH (n:Song)-[:PERFORMED_BY]->(:Artist)<-[:PERFORMED_BY]-(m:Song) WHERE m <> n
-  WITH DISTINCT m ORDER BY m.popularity DESC LIMIT $cap RETURN m, 'same artist' AS via, 0.6 AS w
+  WITH DISTINCT m ORDER BY m.popularity DESC, m.id LIMIT $cap
+  RETURN m, 'same artist' AS via, 0.6 AS w
   UNION
   MATCH (n:Song)<-[:CONTAINS]-(:Playlist)-[:CONTAINS]->(m:Song) WHERE m <> n
-  WITH m, count(*) AS shared ORDER BY shared DESC, m.popularity DESC LIMIT $cap
+  WITH m, count(*) AS shared ORDER BY shared DESC, m.popularity DESC, m.id LIMIT $cap
   RETURN m, 'shares playlists with' AS via, 0.4 AS w
   UNION
   MATCH (n:Album)<-[:ON_ALBUM]-(m:Song)
-  WITH m ORDER BY m.popularity DESC LIMIT $cap RETURN m, 'song on' AS via, 0.8 AS w
+  WITH m ORDER BY m.popularity DESC, m.id LIMIT $cap RETURN m, 'song on' AS via, 0.8 AS w
   UNION
   MATCH (n:Album)-[:BY]->(m:Artist) RETURN m, 'artist of' AS via, 0.8 AS w
   UNION
   MATCH (n:Playlist)-[:CONTAINS]->(m:Song)
-  WITH m ORDER BY m.popularity DESC LIMIT $cap RETURN m, 'song in' AS via, 0.6 AS w
+  WITH m ORDER BY m.popularity DESC, m.id LIMIT $cap RETURN m, 'song in' AS via, 0.6 AS w
   UNION
   MATCH (n:Podcast)<-[:EPISODE_OF]-(m:Episode)
-  WITH m ORDER BY m.release_date DESC LIMIT $cap RETURN m, 'episode of' AS via, 0.8 AS w
+  WITH m ORDER BY coalesce(m.release_date, '') DESC, m.id LIMIT $cap
+  RETURN m, 'episode of' AS via, 0.8 AS w
   UNION
   MATCH (n:Episode)-[:EPISODE_OF]->(m:Podcast) RETURN m, 'podcast of' AS via, 0.8 AS w
   UNION
   MATCH (n:Genre)<-[:IN_GENRE]-(m)
-  WITH m ORDER BY m.popularity DESC LIMIT $cap RETURN m, 'top of genre' AS via, 0.5 AS w
+  WITH m ORDER BY m.popularity DESC, m.id LIMIT $cap RETURN m, 'top of genre' AS via, 0.5 AS w
   UNION
   MATCH (n:Genre)<-[:SUBGENRE_OF]-(m:Genre) RETURN m, 'subgenre of' AS via, 0.4 AS w
 }
 WITH n, m, via, seed.weight * w * (0.5 + 0.5 * coalesce(m.popularity, 0.0)) AS score
 WHERE NOT m.id IN $seed_ids AND (size($kinds) = 0 OR m.kind IN $kinds)
-WITH m, score, via, n ORDER BY score DESC
+WITH m, score, via, n ORDER BY score DESC, via, n.id
 WITH m, collect([score, via, n.name])[0] AS best
 RETURN m.id AS id, best[0] AS score, best[1] + ' ' + best[2] AS reason
 ORDER BY score DESC, id LIMIT $k

@@ -19,8 +19,9 @@ pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 
 def test_neo4j_killed_then_back(own_neo4j: tuple[Path, server.ServerInfo]) -> None:
     """No 5xx while the store is dead; pages say degraded and still find the artist from the
-    in-process indexes; feedback is refused with 503 (never acknowledged unstored); full
-    results return without restarting the API once Neo4j is back."""
+    in-process indexes (every source but full-text answers); feedback is refused with 503
+    (never acknowledged unstored); full results return without restarting the API once Neo4j
+    is back."""
     home, info = own_neo4j
     with running_service(info.uri) as service, client_for(service) as client:
         page = client.get("/v1/search", params={"q": "bjork"}).json()
@@ -36,6 +37,9 @@ def test_neo4j_killed_then_back(own_neo4j: tuple[Path, server.ServerInfo]) -> No
                 body = r.json()
                 degraded.append(body["degraded"])
                 assert body["items"][0]["id"] == "ar:bjork"
+                # only full-text reads the store per search; related entities come from memory
+                lost = {n for n, s in body["debug"]["sources"].items() if s["status"] != "ok"}
+                assert lost <= {"fulltext"}
         assert statuses == [200] * 5
         assert all(degraded)
         fb = client.post("/v1/feedback", json={
