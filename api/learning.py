@@ -55,9 +55,10 @@ log = logging.getLogger(__name__)
 SNAPSHOT_EVERY: Final = 200
 HIT_RATE_DECAY: Final = 0.97  # per outcome of the class: about the last 30 count
 EPOCH_CHECK_EVERY: Final = 20  # syncs between looks for an admin reset
-# What running a source costs, in reward units per unit of `latency_weight`: the store-backed
-# sources pay a network round trip and Neo4j's CPU; the in-process ones almost nothing.
-SOURCE_COST: Final = {"fulltext": 1.0, "related": 1.0, "text": 0.2, "kge": 0.1, "gnn": 0.1}
+# What running a source costs, in reward units per unit of `latency_weight`: full-text, the one
+# store-backed source, pays a network round trip and Neo4j's CPU (~5 ms); the in-process ones
+# almost nothing (text ~0.6 ms; related ~0.13 ms, bench/related_bench.py).
+SOURCE_COST: Final = {"fulltext": 1.0, "related": 0.05, "text": 0.2, "kge": 0.1, "gnn": 0.1}
 
 
 def action_space(first: Sequence[str], second: Sequence[str], *, budget: int, step: int,
