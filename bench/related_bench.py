@@ -17,14 +17,19 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from graph.neo4j_store import Neo4jStore
 from graph.snapshot import Snapshot
-from retrievers.base import Candidate
+from retrievers.base import Candidate, Expander
 from retrievers.related import RelatedExpander
 from retrievers.related_local import LocalRelatedExpander
 
 K = 60
+
+
+def _expand(expander: Expander, seeds: Sequence[Candidate]) -> list[Candidate]:
+    return expander.expand(seeds, K)
 
 
 def _timed(call: Callable[[Sequence[Candidate]], list[Candidate]],
@@ -60,11 +65,13 @@ def main() -> None:
           f"snapshot read {read_s:.1f} s, adjacency built {build_s:.2f} s")
     rows = []
     answers = []
-    for name, expander in (("cypher (Neo4j)", cypher), ("in-process", local)):
-        _timed(lambda s, e=expander: e.expand(s, K), seed_sets)  # warm
+    expanders: list[tuple[str, Expander]] = [("cypher (Neo4j)", cypher), ("in-process", local)]
+    for name, expander in expanders:
+        call = partial(_expand, expander)
+        _timed(call, seed_sets)  # warm
         if expander is local:
-            local._shared.cache_clear()
-        walls, cpu, out = _timed(lambda s, e=expander: e.expand(s, K), seed_sets)
+            local.clear_cache()
+        walls, cpu, out = _timed(call, seed_sets)
         answers.append(out)
         walls.sort()
         rows.append((name, statistics.median(walls), walls[int(0.95 * len(walls))], cpu))
