@@ -61,8 +61,11 @@ class FullTextRetriever:
             "CALL db.index.fulltext.queryNodes($index, $q, {limit: $fetch}) YIELD node, score "
             "WHERE size($kinds) = 0 OR node.kind IN $kinds "
             "WITH node, score * (1 + $prior * coalesce(node.popularity, 0.0)) AS s "
-            "RETURN node.id AS id, s ORDER BY s DESC, id LIMIT $k",
+            "WITH node.id AS id, s ORDER BY s DESC, id LIMIT $k "
+            # One record holding the list: the driver's cost is per record, not per value.
+            "RETURN collect([id, s]) AS found",
             {"index": FULLTEXT_INDEX, "q": lucene, "fetch": fetch, "kinds": kinds,
              "prior": POPULARITY_PRIOR, "k": k},
             database_=self.store.database, routing_=RoutingControl.READ)
-        return [Candidate(r["id"], float(r["s"]), self.name, "full-text match") for r in records]
+        return [Candidate(i, float(score), self.name, "full-text match")
+                for i, score in records[0]["found"]]
