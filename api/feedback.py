@@ -12,8 +12,8 @@ from api.service import Service
 from retrievers.memory import query_key
 
 # A search logged by another process may still be in its writer's queue (it flushes every
-# 50 ms): look again for this long before calling the search id unknown.
-UNKNOWN_GRACE_S: Final = 0.3
+# api.eventlog.FLUSH_S, 250 ms): look again for this long before calling the search id unknown.
+UNKNOWN_GRACE_S: Final = 0.8
 
 
 class FeedbackError(Exception):
