@@ -5,7 +5,8 @@ One request, as few hops as possible:
    the click memory) at the full budget: their lists are features for the policy and are reused;
 2. the policy (`Learner`) picks the plan: which sources run and k for each, under the budget;
 3. the plan's other first-stage sources run, store-backed ones (full-text) on a small thread
-   pool within what is left of the page deadline; the best fused first-stage results seed the
+   pool within what is left of the page deadline, in-process ones at the full budget (cut to
+   their k, like the probes); the best fused first-stage results seed the
    second stage (related entities, graph-embedding neighbours);
 4. the candidate union (or, for an "rrf" plan, the top of the fused list) is ranked into one page
    of cards, read from memory with no store round trip;
@@ -120,8 +121,17 @@ class Searcher:
         runs = {name: run for name, run in probes.items() if name in first}
         for run in runs.values():
             run.candidates, run.k = run.candidates[:first[run.name]], first[run.name]
-        runs |= self._run_stage(idx, {n: k for n, k in first.items() if n not in runs}, deadline,
-                                lambda src, k: self._retrieve(idx, src, query, readings, k), key)
+        # The plan's in-process sources run at the full budget too (it costs them next to
+        # nothing more) and are cut to their k like the probes: their further results can fill
+        # the room that overlap leaves (see _merge). Store-backed ones fetch only their k.
+        deep = {n: k if n in idx.remote else budget for n, k in first.items() if n not in runs}
+        more = self._run_stage(idx, deep, deadline,
+                               lambda src, k: self._retrieve(idx, src, query, readings, k), key)
+        for name, run in more.items():
+            if name not in idx.remote and run.status == "ok":
+                probed[name] = run.candidates
+                run.candidates, run.k = run.candidates[:first[name]], first[name]
+        runs |= more
         found = {r.name: r.candidates for r in runs.values() if r.status == "ok"}
         seeds = [Candidate(f.entity_id, f.score, "fused") for f in rrf(found, SEEDS)]
         second = {name: k for name, k in plan.ks if name in idx.expanders}
@@ -205,8 +215,9 @@ class Searcher:
                probed: Mapping[str, list[Candidate]]) -> dict[str, list[Candidate]]:
         """The plan's candidate set: for an "rrf" plan each list cut to the entities in the top
         `budget` of their fusion; else the union of the lists (each within its k), and where
-        sources overlap, the room left under the budget filled with the probes' next results
-        (computed anyway; taken in turn, best first). The probes' further results that are in
+        sources overlap, the room left under the budget filled with the next results of the
+        probes and of the plan's other in-process sources (computed anyway; taken in turn, best
+        first). The probes' further results that are in
         the set already join their lists too, at no cost to the budget, so the ranker and the
         provenance see every probe that found an entity. What lies past the plan's k is the
         probes' own ranking, but rewards credit a source within its k only.
