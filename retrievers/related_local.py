@@ -16,6 +16,7 @@ seed's playlists; its top rows are cached per song.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -75,8 +76,9 @@ class LocalRelatedExpander:
         rank = {d: r for r, d in enumerate(sorted(set(dates)))}  # "" (no date) ranks lowest
         newest_first = -np.array([rank[d] for d in dates], np.int64)
         by_pop: Callable[[I64], F64] = lambda d: -self._pop[d]  # noqa: E731
-        edges: dict[RelType, tuple[list[int], list[int], list[float]]] = {
-            t: ([], [], []) for t in RelType}
+        # typed arrays, not lists: no int object per endpoint while a large catalog is read
+        edges: dict[RelType, tuple[array[int], array[int], array[float]]] = {
+            t: (array("q"), array("q"), array("d")) for t in RelType}
         index = self._index
         for rel in snapshot.relations:
             s, d = index.get(rel.src), index.get(rel.dst)
@@ -90,7 +92,8 @@ class LocalRelatedExpander:
 
         def arrays(t: RelType) -> tuple[I64, I64, F64]:
             s, d, w = edges[t]
-            return np.array(s, np.int64), np.array(d, np.int64), np.array(w, np.float64)
+            return (np.frombuffer(s, np.int64), np.frombuffer(d, np.int64),
+                    np.frombuffer(w, np.float64))
 
         def out(t: RelType, key: Callable[[I64], I64 | F64] = by_pop) -> _Rows:
             s, d, w = arrays(t)

@@ -7,9 +7,11 @@ from collections.abc import Callable
 import pytest
 
 from graph.neo4j_store import Neo4jStore
+from graph.snapshot import Snapshot
 from graph.store import GraphStore
 from retrievers.base import Candidate, Expander
 from retrievers.related import RelatedExpander
+from retrievers.related_local import LocalRelatedExpander
 from tests.test_graph_embed import quick_expander
 
 SEEDS = [["ar:taylor-swift"], ["ar:u2", "ar:ac-dc"], ["g:rock"], ["so:does-not-exist"]]
@@ -17,6 +19,7 @@ SEEDS = [["ar:taylor-swift"], ["ar:u2", "ar:ac-dc"], ["g:rock"], ["so:does-not-e
 # name -> (which catalog it reads, how to build it). A new expander is one line here.
 FACTORIES: dict[str, tuple[str, Callable[[GraphStore], Expander]]] = {
     "related": ("neo4j", lambda s: RelatedExpander(s)),  # type: ignore[arg-type]
+    "related_local": ("memory", lambda s: LocalRelatedExpander(Snapshot.read(s))),
     "kge": ("memory", lambda s: quick_expander(s, "rotate")),  # trained once per store
     "gnn": ("memory", lambda s: quick_expander(s, "lightgcn")),
 }
