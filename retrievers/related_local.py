@@ -197,25 +197,24 @@ class LocalRelatedExpander:
                kinds: Sequence[str] = ()) -> list[Candidate]:
         if k <= 0 or not seeds:
             return []
-        seed_ids = {c.entity_id for c in seeds}
+        nodes = [self._index.get(c.entity_id) for c in seeds]  # None: not in the catalog
+        seed_nodes = {i for i in nodes if i is not None}
         wanted = {KINDS.index(Kind(v)) for v in kinds}
-        # entity -> (score, via, seed id, seed name): the best path, ties by via then seed id
-        best: dict[int, tuple[float, str, str, str]] = {}
-        for rank, seed in enumerate(seeds):
-            node = self._index.get(seed.entity_id)
+        # Node order is id order. entity -> (-score, via, seed): its best path, the smallest
+        # such tuple, so ties go to the via, then the seed, first in that order.
+        best: dict[int, tuple[float, str, int]] = {}
+        for rank, node in enumerate(nodes):
             if node is None:
                 continue
             weight = 1.0 / (1 + rank)
-            ent = self._ents[node]
             for ms, ws, via in self._branches(node):
                 for m, w in zip(ms, ws, strict=True):
-                    if self._ents[m].id in seed_ids or (wanted and self._kind[m] not in wanted):
+                    if m in seed_nodes or (wanted and self._kind[m] not in wanted):
                         continue
-                    score = weight * w * (0.5 + 0.5 * float(self._pop[m]))
-                    path = (score, via, ent.id, ent.name)
+                    path = (-(weight * w * (0.5 + 0.5 * float(self._pop[m]))), via, node)
                     old = best.get(m)
-                    if old is None or (-path[0], path[1], path[2]) < (-old[0], old[1], old[2]):
+                    if old is None or path < old:
                         best[m] = path
-        ranked = sorted(best.items(), key=lambda mp: (-mp[1][0], self._ents[mp[0]].id))[:k]
-        return [Candidate(self._ents[m].id, score, self.name, f"{via} {name}")
-                for m, (score, via, _, name) in ranked]
+        ranked = sorted(best.items(), key=lambda mp: (mp[1][0], mp[0]))[:k]
+        return [Candidate(self._ents[m].id, -neg, self.name, f"{via} {self._ents[seed].name}")
+                for m, (neg, via, seed) in ranked]
