@@ -6,8 +6,8 @@ One request, as few hops as possible:
 2. the policy (`Learner`) picks the plan: which sources run and k for each, under the budget;
 3. the plan's other first-stage sources run, store-backed ones (full-text) on a small thread
    pool within what is left of the page deadline, in-process ones at the full budget (cut to
-   their k, like the probes); the best fused first-stage results seed the
-   second stage (related entities, graph-embedding neighbours);
+   their k, like the probes); the best fused first-stage results seed the second stage
+   (related entities, graph-embedding neighbours), which runs in process;
 4. the candidate union (or, for an "rrf" plan, the top of the fused list) is ranked into one page
    of cards, read from memory with no store round trip;
 5. the decision (context, plan with its propensity, every source's candidates) is logged.
@@ -217,9 +217,9 @@ class Searcher:
         `budget` of their fusion; else the union of the lists (each within its k), and where
         sources overlap, the room left under the budget filled with the next results of the
         probes and of the plan's other in-process sources (computed anyway; taken in turn, best
-        first). The probes' further results that are in
-        the set already join their lists too, at no cost to the budget, so the ranker and the
-        provenance see every probe that found an entity. What lies past the plan's k is the
+        first). The probes' further results that are in the set already join their lists too,
+        at no cost to the budget, so the ranker and the provenance see every probe that found
+        an entity. What lies past the plan's k is the
         probes' own ranking, but rewards credit a source within its k only.
         """
         if plan.merge == "rrf":
