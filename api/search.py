@@ -119,19 +119,18 @@ class Searcher:
         first = {name: k for name, k in plan.ks if name in idx.retrievers}
         probed = {name: run.candidates for name, run in probes.items() if run.status == "ok"}
         runs = {name: run for name, run in probes.items() if name in first}
-        for run in runs.values():
-            run.candidates, run.k = run.candidates[:first[run.name]], first[run.name]
-        # The plan's in-process sources run at the full budget too (it costs them next to
-        # nothing more) and are cut to their k like the probes: their further results can fill
-        # the room that overlap leaves (see _merge). Store-backed ones fetch only their k.
+        # The plan's other in-process sources run at the full budget too, like the probes (it
+        # costs them next to nothing more); every in-process list is then cut to its k, and its
+        # further results can fill the room that overlap leaves (see _merge). Store-backed ones
+        # fetch only their k.
         deep = {n: k if n in idx.remote else budget for n, k in first.items() if n not in runs}
-        more = self._run_stage(idx, deep, deadline,
-                               lambda src, k: self._retrieve(idx, src, query, readings, k), key)
-        for name, run in more.items():
-            if name not in idx.remote and run.status == "ok":
-                probed[name] = run.candidates
+        runs |= self._run_stage(idx, deep, deadline,
+                                lambda src, k: self._retrieve(idx, src, query, readings, k), key)
+        for name, run in runs.items():
+            if name not in idx.remote:
+                if run.status == "ok":
+                    probed.setdefault(name, run.candidates)
                 run.candidates, run.k = run.candidates[:first[name]], first[name]
-        runs |= more
         found = {r.name: r.candidates for r in runs.values() if r.status == "ok"}
         seeds = [Candidate(f.entity_id, f.score, "fused") for f in rrf(found, SEEDS)]
         second = {name: k for name, k in plan.ks if name in idx.expanders}

@@ -14,27 +14,18 @@ what that window costs.
 from __future__ import annotations
 
 import argparse
-import time
+import os
 import uuid
 from pathlib import Path
 
 import msgspec
 
 from api.eventlog import EventLog
-from bench.search_cost import tree
+from bench.search_cost import Meter, tree
 from graph import server
 from graph.neo4j_store import Neo4jStore
 
 SIZES = (1, 2, 4, 12, 500)
-
-
-def _cpu(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / 100  # clock ticks (USER_HZ is 100 on Linux)
 
 
 def main() -> None:
@@ -54,15 +45,14 @@ def main() -> None:
     print(f"{len(records)} logged searches, {size:,.0f} bytes a record\n")
     print("| records a transaction | Neo4j CPU ms a record | API CPU ms a record |")
     print("|---:|---:|---:|")
-    neo4j = tree(found.pid)  # the server and its children
+    meter = Meter(tree(found.pid), lambda: [os.getpid()])  # Neo4j and its children; us
     for batch in SIZES:
         copies = [msgspec.structs.replace(r, search_id=f"bench-{uuid.uuid4().hex}")
                   for r in records]
-        db, own = _cpu(neo4j), time.process_time()
-        for i in range(0, len(copies), batch):
-            events._write(copies[i:i + batch])
-        db, own = _cpu(neo4j) - db, time.process_time() - own
-        print(f"| {batch} | {1000 * db / len(copies):.2f} | {1000 * own / len(copies):.2f} |")
+        batches = [copies[i:i + batch] for i in range(0, len(copies), batch)]
+        own, db, _, _ = meter.run(events._write, batches)  # ms a call, i.e. a transaction
+        per = len(batches) / len(copies)
+        print(f"| {batch} | {db * per:.2f} | {own * per:.2f} |")
         store.driver.execute_query("MATCH (s:Search) WHERE s.id STARTS WITH 'bench-' DELETE s",
                                    database_=store.database)
     store.close()

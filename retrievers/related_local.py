@@ -38,24 +38,28 @@ SHARED_CACHE: Final = 50_000  # songs whose "shares playlists" top rows are kept
 
 @dataclass(frozen=True, slots=True)
 class _Rows:
-    """CSR: the neighbours of node i are `dst[off[i]:off[i + 1]]` (with `w`), in branch order."""
+    """CSR: the neighbours of node i are `dst[off[i]:off[i + 1]]`, in branch order; `w` holds
+    their edge weights where the branch uses them (RELATED_TO)."""
 
     off: I64
     dst: I64
-    w: F64
+    w: F64 | None = None
 
-    def of(self, i: int, cap: int | None = None) -> tuple[I64, F64]:
+    def span(self, i: int, cap: int | None = None) -> slice:
         lo, hi = int(self.off[i]), int(self.off[i + 1])
-        hi = hi if cap is None else min(hi, lo + cap)
-        return self.dst[lo:hi], self.w[lo:hi]
+        return slice(lo, hi if cap is None else min(hi, lo + cap))
+
+    def of(self, i: int, cap: int | None = None) -> I64:
+        return self.dst[self.span(i, cap)]
 
 
-def _rows(n: int, src: I64, dst: I64, w: F64, key: Callable[[I64], I64 | F64]) -> _Rows:
-    """Rows of `src` -> `dst`, each row ordered by `key(dst)` ascending, then dst (id) order."""
-    order = np.lexsort((dst, key(dst), src))
+def _rows(n: int, src: I64, dst: I64, key: I64 | F64, w: F64 | None = None) -> _Rows:
+    """Rows of `src` -> `dst`, each row ordered by `key` (one per edge) ascending, then dst
+    (id) order."""
+    order = np.lexsort((dst, key, src))
     off = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(src, minlength=n), out=off[1:])
-    return _Rows(off, dst[order], w[order])
+    return _Rows(off, dst[order], None if w is None else w[order])
 
 
 class LocalRelatedExpander:
@@ -77,33 +81,34 @@ class LocalRelatedExpander:
         newest_first = -np.array([rank[d] for d in dates], np.int64)
         by_pop: Callable[[I64], F64] = lambda d: -self._pop[d]  # noqa: E731
         # typed arrays, not lists: no int object per endpoint while a large catalog is read
-        edges: dict[RelType, tuple[array[int], array[int], array[float]]] = {
-            t: (array("q"), array("q"), array("d")) for t in RelType}
+        edges = {t: (array("q"), array("q")) for t in RelType}
+        weights = array("d")  # RELATED_TO's, the one branch that scores by edge weight
         index = self._index
         for rel in snapshot.relations:
             s, d = index.get(rel.src), index.get(rel.dst)
             if s is None or d is None:
                 continue
-            srcs, dsts, ws = edges[rel.type]
-            weight = rel.props.get("weight")
+            srcs, dsts = edges[rel.type]
             srcs.append(s)
             dsts.append(d)
-            ws.append(float(weight) if isinstance(weight, int | float) else 0.5)
+            if rel.type is RelType.RELATED_TO:
+                weight = rel.props.get("weight")
+                weights.append(float(weight) if isinstance(weight, int | float) else 0.5)
 
-        def arrays(t: RelType) -> tuple[I64, I64, F64]:
-            s, d, w = edges[t]
-            return (np.frombuffer(s, np.int64), np.frombuffer(d, np.int64),
-                    np.frombuffer(w, np.float64))
+        def arrays(t: RelType) -> tuple[I64, I64]:
+            s, d = edges[t]
+            return np.frombuffer(s, np.int64), np.frombuffer(d, np.int64)
 
         def out(t: RelType, key: Callable[[I64], I64 | F64] = by_pop) -> _Rows:
-            s, d, w = arrays(t)
-            return _rows(n, s, d, w, key)
+            s, d = arrays(t)
+            return _rows(n, s, d, key(d))
 
         def into(t: RelType, key: Callable[[I64], I64 | F64] = by_pop) -> _Rows:
-            s, d, w = arrays(t)
-            return _rows(n, d, s, w, key)
+            s, d = arrays(t)
+            return _rows(n, d, s, key(s))
 
-        self._related = self._related_artists(n, *arrays(RelType.RELATED_TO))
+        self._related = self._related_artists(n, *arrays(RelType.RELATED_TO),
+                                              np.frombuffer(weights, np.float64))
         self._songs_of_artist = into(RelType.PERFORMED_BY)
         self._artists_of_song = out(RelType.PERFORMED_BY)
         self._albums_of_song = out(RelType.ON_ALBUM)
@@ -130,20 +135,16 @@ class LocalRelatedExpander:
         a, b, ww = a[order], b[order], ww[order]
         first = np.ones(len(a), np.bool_)
         first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
-        a, b, ww = a[first], b[first], ww[first]
-        order = np.lexsort((b, -ww, a))
-        off = np.zeros(n + 1, np.int64)
-        np.cumsum(np.bincount(a, minlength=n), out=off[1:])
-        return _Rows(off, b[order], ww[order])
+        return _rows(n, a[first], b[first], -ww[first], ww[first])
 
     def _same_artist(self, song: int) -> I64:
         """Other songs by the song's artists, most popular first, each once."""
         cap = self.per_branch
-        artists, _ = self._artists_of_song.of(song)
+        artists = self._artists_of_song.of(song)
         if not len(artists):
             return np.zeros(0, np.int64)
         # Each artist's row is in branch order, so its first cap + 1 hold its share of the top.
-        pool = np.unique(np.concatenate([self._songs_of_artist.of(int(a), cap + 1)[0]
+        pool = np.unique(np.concatenate([self._songs_of_artist.of(int(a), cap + 1)
                                          for a in artists.tolist()]))
         pool = pool[pool != song]
         top: I64 = pool[np.lexsort((pool, -self._pop[pool]))][:cap]
@@ -151,10 +152,10 @@ class LocalRelatedExpander:
 
     def _shares_playlists(self, song: int) -> tuple[int, ...]:
         """Songs sharing the most playlists with the song (paths counted), then by popularity."""
-        lists, _ = self._playlists_of_song.of(song)
+        lists = self._playlists_of_song.of(song)
         if not len(lists):
             return ()
-        every = np.concatenate([self._songs_of_playlist.of(int(p))[0] for p in lists.tolist()])
+        every = np.concatenate([self._songs_of_playlist.of(int(p)) for p in lists.tolist()])
         others, shared = np.unique(every[every != song], return_counts=True)
         top = np.lexsort((others, -self._pop[others], -shared))[:self.per_branch]
         return tuple(others[top].tolist())
@@ -166,12 +167,13 @@ class LocalRelatedExpander:
         out: list[tuple[Sequence[int], Sequence[float], str]] = []
 
         def add(rows: _Rows, weight: float, via: str, capped: bool = True) -> None:
-            m, _ = rows.of(node, cap if capped else None)
+            m = rows.of(node, cap if capped else None)
             out.append((m.tolist(), [weight] * len(m), via))
 
         if kind is Kind.ARTIST:
-            m, w = self._related.of(node, cap)
-            out.append((m.tolist(), w.tolist(), "related artist"))
+            related, span = self._related, self._related.span(node, cap)
+            assert related.w is not None
+            out.append((related.dst[span].tolist(), related.w[span].tolist(), "related artist"))
             add(self._songs_of_artist, 0.8, "song by")
         elif kind is Kind.SONG:
             add(self._albums_of_song, 0.7, "album of", capped=False)
