@@ -32,8 +32,9 @@ TAKE_WEIGHT: Final[dict[str, float]] = {"click": 1.0, "play": 1.0, "like": 1.5, 
                                         "skip": 0.0}
 # The writer batches what searches queue for this long: a write transaction has a fixed cost
 # (its commit), so 2 records a batch (50 ms at 40 searches/s) cost 1.4-4 ms of CPU a record,
-# Neo4j's and ours, and 12 cost 0.4-0.9 ms (bench/search_log_bench.py, three runs). A crash loses at most this
-# much of the search log (never acknowledged feedback, which is written before its 202).
+# Neo4j's and ours, and 12 cost 0.4-0.9 ms (bench/search_log_bench.py, three runs). A crash
+# loses at most this much of the search log (never acknowledged feedback, which is written
+# before its 202).
 FLUSH_S: Final = 0.25
 FLUSH_ROWS: Final = 500
 SCHEMA: Final = (
