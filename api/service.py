@@ -3,6 +3,7 @@ loop that loads the indexes, follows the catalog version and probes the store wh
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -181,6 +182,7 @@ class Service:
         if current is None:
             _warm_up(built)
         self._indexes = built  # one reference swap: a search in flight keeps its own snapshot
+        _freeze_heap()
         metrics.CATALOG_VERSION.set(built.version)
         if self.searcher is None:
             self.learner = self._learner(built)
@@ -193,6 +195,17 @@ class Service:
                 deadline_ms=self.settings.search_deadline_ms, clock=self.clock)
         self.load_error = ""
         log.info("serving catalog version %d", built.version)
+
+
+def _freeze_heap() -> None:
+    """Move what is alive now (the indexes above all: some 350k tracked objects at the real
+    catalog) out of the cyclic collector's reach. A full collection over them took about 270 ms
+    with the GIL held, a stall for every request in flight, once every few thousand searches;
+    frozen, they are never scanned again. The previous snapshot's objects are unfrozen and
+    collected first, so a catalog change leaks nothing (that one collection is the cost)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _warm_up(built: Indexes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from typing import Any
 
@@ -277,6 +278,16 @@ def test_reingest_while_serving_is_picked_up(client: TestClient[Any], service: S
     assert report.created == 1
     assert wait_for(lambda: search(client, "Zyqxoria Quartet")["items"][:1]
                     and search(client, "Zyqxoria Quartet")["items"][0]["id"] == "ar:zqx-new")
+
+
+def test_the_serving_indexes_are_out_of_the_collectors_reach(service: Service) -> None:
+    """After each build (this runs after the re-ingest above) the snapshot is frozen: a full
+    collection never scans it, and the snapshot it replaced was collected, not frozen."""
+    cards = service.indexes.cards
+    assert gc.get_freeze_count() > len(cards)
+    tracked = {id(o) for o in gc.get_objects()}
+    assert id(cards) not in tracked
+    assert id(next(iter(cards.values()))) not in tracked
 
 
 def test_artists_like_x_puts_related_artists_before_x(client: TestClient[Any]) -> None:
