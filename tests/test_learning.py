@@ -94,7 +94,8 @@ def test_feedback_to_one_process_reaches_the_others_policy_and_memory(
     sid, ids = _search(a, "beyonce")
     assert "ar:beyonce" in ids
     assert _take(a, sid, ids, "ar:beyonce")
-    assert a.learner.sync() == 1
+    a.learner.sync()  # or the service's own loop got there first: applied once either way
+    assert a.learner.seq == 1
     assert wait_for(lambda: b.learner is not None and b.learner.seq == 1, timeout=20)
     assert json.dumps(_params(a.learner), sort_keys=True) == \
         json.dumps(_params(b.learner), sort_keys=True)
