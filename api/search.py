@@ -151,8 +151,7 @@ class Searcher:
         plan = plan.with_unavailable(unavailable)
         lists = self._merge(plan, {r.name: r.candidates for r in runs.values()
                                    if r.status == "ok"}, probed)
-        fused = _after_the_similar(
-            self._rank(idx, lists, readings, user, limit, query_class(context)), readings)
+        fused = _after_the_similar(self._rank(idx, lists, readings, user, limit), readings)
         degraded = not self.health.available() or any(
             r.name in idx.remote and r.status != "ok" and r.error != NO_SEEDS
             for r in runs.values())
@@ -249,8 +248,7 @@ class Searcher:
         return out
 
     def _rank(self, idx: Indexes, lists: Mapping[str, list[Candidate]],
-              readings: Sequence[Interpretation], user: str | None, limit: int,
-              cls: str) -> list[Fused]:
+              readings: Sequence[Interpretation], user: str | None, limit: int) -> list[Fused]:
         learned = self._ranker()
         if learned is None:
             fused = ranker.rrf_rank(lists, 4 * limit)
@@ -259,8 +257,8 @@ class Searcher:
             items = {c.entity_id: ranker.Item(card.kind, card.popularity, card.genres)
                      for cands in lists.values() for c in cands
                      if (card := idx.cards.get(c.entity_id)) is not None}
-            query = ranker.Query(wanted, self.users.get(user)[1], cls)
-            fused = learned.rank(lists, items, query, 4 * limit)
+            fused = learned.rank(lists, items, ranker.Query(wanted, self.users.get(user)[1]),
+                                 4 * limit)
         return [f for f in fused if f.entity_id in idx.cards][:limit]
 
     def _run_stage(self, idx: Indexes, plan: Mapping[str, int], deadline: float,

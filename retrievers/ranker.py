@@ -3,10 +3,7 @@ linear ranker trained from logged clicks with inverse propensity weighting of po
 
 Features of one candidate (`features`): per source, whether it found it, 1/(1+rank) and its
 score squashed to [0, 1]; how many sources found it; popularity; whether its kind is one the
-query reads as asking for; the share of its genres among the user's top genres; its kind; and
-each source's "found" and reciprocal rank again in the block of the query's class (the kind of
-its best reading, `api.learning.query_class`), zero in every other block, so that the weight of
-a source can differ by class: "artists like X" may trust the related entities more than names.
+query reads as asking for; the share of its genres among the user's top genres; its kind.
 
 Learning (`LinearRanker.fit` / `step`): a listwise softmax loss over the logged candidate set of a
 search, for the entity the user took, weighted by 1/eta(position): users look at lower positions
@@ -34,9 +31,6 @@ from retrievers.fusion import Fused, rrf
 KINDS: Final = tuple(Kind)
 PER_SOURCE: Final = 3  # found, reciprocal rank, squashed score
 GLOBAL: Final = ("n_sources", "popularity", "kind_match", "affinity", "bias")
-# Query classes with a block of crossed features; "kind:<kinds>" classes share one block.
-CLASSES: Final = ("similar", "artist+song", "artist", "genre", "decade", "kind", "text", "short")
-CROSSED: Final = 2  # of the per-source features, the first two (found, reciprocal rank)
 ETA_POWER: Final = 0.7
 ETA_MIN: Final = 0.1
 Vector = npt.NDArray[np.float64]
@@ -67,13 +61,6 @@ class Query:
 
     kinds: frozenset[Kind] = frozenset()
     user_genres: tuple[str, ...] = ()
-    cls: str = ""  # the query's class ("" or one not in CLASSES: no crossed block)
-
-
-def class_block(cls: str) -> int | None:
-    """The crossed-feature block of a query class, or None."""
-    bucket = "kind" if cls.startswith("kind:") else cls
-    return CLASSES.index(bucket) if bucket in CLASSES else None
 
 
 @dataclass(slots=True)
@@ -92,10 +79,6 @@ class LinearRanker:
 
     @property
     def dim(self) -> int:
-        return self._crossed_at + len(CLASSES) * CROSSED * len(self.sources)
-
-    @property
-    def _crossed_at(self) -> int:
         return PER_SOURCE * len(self.sources) + len(GLOBAL) + len(KINDS)
 
     def baseline_weights(self) -> Vector:
@@ -131,12 +114,6 @@ class LinearRanker:
                 x[row, g + 3] = len(user & set(item.genres)) / len(user)
             x[row, g + len(GLOBAL) + KINDS.index(item.kind)] = 1.0
         x[:, g + 4] = 1.0
-        block = class_block(query.cls)
-        if block is not None:
-            at = self._crossed_at + block * CROSSED * len(self.sources)
-            for s in range(len(self.sources)):
-                x[:, at + CROSSED * s: at + CROSSED * (s + 1)] = \
-                    x[:, PER_SOURCE * s: PER_SOURCE * s + CROSSED]
         return list(ids), x
 
     def rank(self, lists: Mapping[str, Sequence[Candidate]], items: Mapping[str, Item],
@@ -183,12 +160,7 @@ class LinearRanker:
     def from_state(cls, state: Mapping[str, object]) -> LinearRanker:
         sources = tuple(str(s) for s in state["sources"])  # type: ignore[attr-defined]
         weights = np.asarray(state["weights"], dtype=np.float64)
-        ranker = cls(sources)
-        if len(weights) > ranker.dim:
-            raise ValueError(f"{len(weights)} ranker weights for a layout of {ranker.dim}")
-        # A state saved before the crossed blocks existed holds their prefix: they start at 0.
-        ranker.weights[:len(weights)] = weights
-        ranker.weights[len(weights):] = 0.0
+        ranker = cls(sources, weights)
         ranker.updates = int(state.get("updates", 0))  # type: ignore[call-overload]
         return ranker
 
