@@ -47,9 +47,6 @@ log = logging.getLogger(__name__)
 RELATED_ON_TOP: Final = 3  # the top hits carry related content
 SEEDS: Final = 3  # best fused first-stage results handed to the expanders
 PROBES: Final = ("fuzzy", "memory")  # in-process and cheap: run before the plan is chosen
-# Query understanding's answer costs next to nothing once the readings are made (they are, for
-# every search): a plan that leaves it out still gets its results as filler for the room.
-FILLER: Final = "understand"
 REMOTE_WORKERS: Final = 8
 # Store calls in flight at most (per process); past that, store sources are skipped rather than
 # queued, so a slow store cannot pile up work or exhaust the driver's connection pool.
@@ -134,8 +131,6 @@ class Searcher:
                 if run.status == "ok":
                     probed.setdefault(name, run.candidates)
                 run.candidates, run.k = run.candidates[:first[name]], first[name]
-        if FILLER in idx.retrievers and FILLER not in first:
-            probed.setdefault(FILLER, idx.understand.from_readings(readings, query, budget))
         found = {r.name: r.candidates for r in runs.values() if r.status == "ok"}
         seeds = [Candidate(f.entity_id, f.score, "fused") for f in rrf(found, SEEDS)]
         second = {name: k for name, k in plan.ks if name in idx.expanders}
