@@ -18,15 +18,16 @@ from __future__ import annotations
 import argparse
 import gc
 import time
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from api.service import Service
 from bench.load_bench import entity_names, make_paths
-from bench.search_cost import SETTINGS, neo4j_for
+from bench.search_cost import SETTINGS, neo4j_for, search_texts
 
 
 class Pauses:
@@ -41,11 +42,6 @@ class Pauses:
             self._t = time.perf_counter()
         else:
             self.ms[int(info["generation"])].append((time.perf_counter() - self._t) * 1000)
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[int(q * (len(ordered) - 1))] if ordered else 0.0
 
 
 def one_run(svc: Service, texts: Sequence[str], frozen: bool) -> list[str]:
@@ -67,12 +63,10 @@ def one_run(svc: Service, texts: Sequence[str], frozen: bool) -> list[str]:
         gc.collect()
         gc.freeze()
     label = "frozen (served)" if frozen else "not frozen (before)"
-    rows = []
-    for gen, ms in pauses.ms.items():
-        rows.append(f"| {label} | {tracked:,} | {gen} | {len(ms)} | {sum(ms):.1f} | "
-                    f"{max(ms, default=0):.2f} | {pct(walls, 0.5):.1f} / {pct(walls, 0.95):.1f}"
-                    f" / {pct(walls, 0.99):.1f} |")
-    return rows
+    p50, p95, p99 = np.percentile(walls, [50, 95, 99]).tolist()
+    return [f"| {label} | {tracked:,} | {gen} | {len(ms)} | {sum(ms):.1f} | "
+            f"{max(ms, default=0):.2f} | {p50:.1f} / {p95:.1f} / {p99:.1f} |"
+            for gen, ms in pauses.ms.items()]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -83,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=2, help="pairs of runs, alternating")
     args = ap.parse_args(argv)
     paths = make_paths(entity_names(args.catalog))["search"]
-    texts = [urllib.parse.parse_qs(urllib.parse.urlparse(p).query)["q"][0] for p in paths]
+    texts = search_texts(paths)
     rows = []
     with neo4j_for(args.catalog, args.home) as info:
         svc = Service.connect(replace(SETTINGS, policy="fixed:rrf", cache_entries=0), info.uri)

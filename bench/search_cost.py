@@ -50,6 +50,11 @@ T = TypeVar("T")
 SETTINGS = Settings(rate_limit_per_minute=0, search_deadline_ms=10_000)
 
 
+def search_texts(paths: Sequence[str]) -> list[str]:
+    """The query text of each of the load benchmark's /v1/search paths."""
+    return [urllib.parse.parse_qs(urllib.parse.urlparse(p).query)["q"][0] for p in paths]
+
+
 def cpu_s(pids: Sequence[int]) -> float:
     """utime + stime of `pids`, in seconds (a pid that has gone counts 0)."""
     total = 0
@@ -144,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     help="the cache of repeated queries' size (0: off, to compare)")
     args = ap.parse_args(argv)
     paths = make_paths(entity_names(args.catalog))["search"]
-    texts = [urllib.parse.parse_qs(urllib.parse.urlparse(p).query)["q"][0] for p in paths]
+    texts = search_texts(paths)
     warm, timed = texts[:args.warmup], texts[args.warmup:args.warmup + args.searches]
     warm_paths = paths[:args.warmup]
     timed_paths = paths[args.warmup:args.warmup + args.searches]

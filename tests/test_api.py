@@ -281,8 +281,9 @@ def test_reingest_while_serving_is_picked_up(client: TestClient[Any], service: S
 
 
 def test_the_serving_indexes_are_out_of_the_collectors_reach(service: Service) -> None:
-    """After each build (this runs after the re-ingest above) the snapshot is frozen: a full
-    collection never scans it, and the snapshot it replaced was collected, not frozen."""
+    """After each build (this runs after the re-ingest above, so it sees a rebuilt snapshot) the
+    snapshot is frozen: the collector no longer tracks its objects, so a full collection never
+    scans them."""
     cards = service.indexes.cards
     assert gc.get_freeze_count() > len(cards)
     tracked = {id(o) for o in gc.get_objects()}
