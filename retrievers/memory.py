@@ -39,12 +39,21 @@ ALPHA: Final = 1.0  # pseudo-weight of "took something else"
 # it covers writes stamped by another process whose clock runs a little behind.
 SYNC_OVERLAP_S: Final = 120.0
 PREDICTED_WEIGHT: Final = 0.2
+# The largest score a predicted query alone can give an entity (its weight over weight + ALPHA):
+# a memory candidate scored above it has a real take behind it.
+PREDICTED_SCORE_MAX: Final = PREDICTED_WEIGHT / (PREDICTED_WEIGHT + ALPHA)
 _WORD = re.compile(r"[a-z0-9]+")
 
 
 def query_key(text: str) -> str:
     """Case, accents, punctuation and spacing folded: "Björk!" and "bjork" share a key."""
     return " ".join(_WORD.findall(anyascii(text).lower()))
+
+
+def taught(score: float) -> bool:
+    """Whether a memory candidate's score needs a real take: no predicted query alone gives
+    that much. (A take that shares its query with many others can score less, and is not.)"""
+    return score > PREDICTED_SCORE_MAX + 1e-9
 
 
 def decayed(weight: float, updated: float, now: float) -> float:

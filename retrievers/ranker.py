@@ -3,7 +3,12 @@ linear ranker trained from logged clicks with inverse propensity weighting of po
 
 Features of one candidate (`features`): per source, whether it found it, 1/(1+rank) and its
 score squashed to [0, 1]; how many sources found it; popularity; whether its kind is one the
-query reads as asking for; the share of its genres among the user's top genres; its kind.
+query reads as asking for; the share of its genres among the user's top genres; its kind; and
+whether the click memory's score for it needs a real take for this query (`memory.taught`:
+above what a predicted query alone can give). The memory's found and rank cannot say that, since
+the cold-start predictions put most exact names in it; a misspelling that one user's retry
+taught is found by the memory and little else, and this feature lets takes teach the ranker to
+trust that. Its weight starts at 0, so an untrained ranker still orders like RRF.
 
 Learning (`LinearRanker.fit` / `step`): a listwise softmax loss over the logged candidate set of a
 search, for the entity the user took, weighted by 1/eta(position): users look at lower positions
@@ -25,12 +30,15 @@ import numpy as np
 import numpy.typing as npt
 
 from graph.model import Kind
+from retrievers import memory
 from retrievers.base import Candidate
 from retrievers.fusion import Fused, rrf
 
 KINDS: Final = tuple(Kind)
 PER_SOURCE: Final = 3  # found, reciprocal rank, squashed score
 GLOBAL: Final = ("n_sources", "popularity", "kind_match", "affinity", "bias")
+# After the kinds, so that a state saved before it existed is a prefix of the layout.
+EVIDENCE: Final = ("memory_taught",)
 ETA_POWER: Final = 0.7
 ETA_MIN: Final = 0.1
 Vector = npt.NDArray[np.float64]
@@ -79,6 +87,11 @@ class LinearRanker:
 
     @property
     def dim(self) -> int:
+        return self.evidence_at + len(EVIDENCE)
+
+    @property
+    def evidence_at(self) -> int:
+        """The column of the first EVIDENCE feature."""
         return PER_SOURCE * len(self.sources) + len(GLOBAL) + len(KINDS)
 
     def baseline_weights(self) -> Vector:
@@ -114,6 +127,9 @@ class LinearRanker:
                 x[row, g + 3] = len(user & set(item.genres)) / len(user)
             x[row, g + len(GLOBAL) + KINDS.index(item.kind)] = 1.0
         x[:, g + 4] = 1.0
+        for c in lists.get(memory.MemoryRetriever.name, ()):
+            if memory.taught(c.score):
+                x[ids[c.entity_id], self.evidence_at] = 1.0
         return list(ids), x
 
     def rank(self, lists: Mapping[str, Sequence[Candidate]], items: Mapping[str, Item],
@@ -160,7 +176,12 @@ class LinearRanker:
     def from_state(cls, state: Mapping[str, object]) -> LinearRanker:
         sources = tuple(str(s) for s in state["sources"])  # type: ignore[attr-defined]
         weights = np.asarray(state["weights"], dtype=np.float64)
-        ranker = cls(sources, weights)
+        ranker = cls(sources)
+        if len(weights) > ranker.dim:
+            raise ValueError(f"{len(weights)} ranker weights for a layout of {ranker.dim}")
+        # A state saved before the evidence features existed holds a prefix: they start where
+        # a new ranker's do.
+        ranker.weights[:len(weights)] = weights
         ranker.updates = int(state.get("updates", 0))  # type: ignore[call-overload]
         return ranker
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from graph.model import Kind
+from retrievers import memory
 from retrievers.base import Candidate
 from retrievers.fusion import rrf
 from retrievers.ranker import Item, LinearRanker, Query
@@ -52,3 +53,37 @@ def test_the_state_round_trips() -> None:
     assert np.array_equal(loaded.weights, ranker.weights)
     assert loaded.updates == 7
     assert loaded.sources == SOURCES
+
+
+def test_a_real_take_in_the_memory_is_a_feature_that_takes_can_teach() -> None:
+    """Only a memory score above what a predicted query gives marks a real take; takes of such
+    entities teach the ranker to put them above the other sources' agreed top."""
+    sources = ("names", "graph", memory.MemoryRetriever.name)
+    lists = lists_for(["e0", "e1"], ["e0", "e2"])
+    predicted = memory.PREDICTED_SCORE_MAX * 0.9
+    taught_score = 0.4 / (0.4 + memory.ALPHA)  # one reformulation's weight, no other take
+    lists["memory"] = [Candidate("e3", taught_score, "memory"), Candidate("e0", predicted,
+                                                                       "memory")]
+    ranker = LinearRanker(sources)
+    ids, x = ranker.features(lists, ITEMS, Query())
+    taught_col = ranker.evidence_at
+    assert [ids[i] for i in np.flatnonzero(x[:, taught_col])] == ["e3"]
+
+    def page() -> list[str]:
+        return [f.entity_id for f in ranker.rank(lists, ITEMS, Query(), 10)]
+
+    assert page()[0] == "e0"
+    for _ in range(30):
+        ranker.step(x, ids.index("e3"), page().index("e3"))
+    assert page()[0] == "e3"
+    assert ranker.weights[taught_col] > 0
+
+
+def test_a_state_saved_before_the_evidence_feature_loads_with_it_at_zero() -> None:
+    ranker = LinearRanker(SOURCES)
+    ranker.weights = ranker.weights + 0.5
+    at = ranker.evidence_at
+    old = {"sources": list(SOURCES), "weights": ranker.weights[:at].tolist(), "updates": 3}
+    loaded = LinearRanker.from_state(old)
+    assert np.array_equal(loaded.weights[:at], ranker.weights[:at])
+    assert not loaded.weights[at:].any()
