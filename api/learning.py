@@ -226,7 +226,7 @@ class Learner:
                  for n, ids in record.candidates.items()}
         ids = list(dict.fromkeys(e for v in record.candidates.values() for e in v))
         query = ranking.Query(frozenset(Kind(k) for k in record.wanted_kinds),
-                              outcome.context.user_genres)
+                              outcome.context.user_genres, query_class(outcome.context))
         got, x = self.ranker.features(lists, self._items(ids), query)
         if target in got:
             with self._lock:

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 RELATED_ON_TOP: Final = 3  # the top hits carry related content
 SEEDS: Final = 3  # best fused first-stage results handed to the expanders
 PROBES: Final = ("fuzzy", "memory")  # in-process and cheap: run before the plan is chosen
+# Query understanding's answer costs next to nothing once the readings are made (they are, for
+# every search): a plan that leaves it out still gets its results as filler for the room.
+FILLER: Final = "understand"
 REMOTE_WORKERS: Final = 8
 # Store calls in flight at most (per process); past that, store sources are skipped rather than
 # queued, so a slow store cannot pile up work or exhaust the driver's connection pool.
@@ -131,6 +134,8 @@ class Searcher:
                 if run.status == "ok":
                     probed.setdefault(name, run.candidates)
                 run.candidates, run.k = run.candidates[:first[name]], first[name]
+        if FILLER in idx.retrievers and FILLER not in first:
+            probed.setdefault(FILLER, idx.understand.from_readings(readings, query, budget))
         found = {r.name: r.candidates for r in runs.values() if r.status == "ok"}
         seeds = [Candidate(f.entity_id, f.score, "fused") for f in rrf(found, SEEDS)]
         second = {name: k for name, k in plan.ks if name in idx.expanders}
@@ -146,7 +151,8 @@ class Searcher:
         plan = plan.with_unavailable(unavailable)
         lists = self._merge(plan, {r.name: r.candidates for r in runs.values()
                                    if r.status == "ok"}, probed)
-        fused = _after_the_similar(self._rank(idx, lists, readings, user, limit), readings)
+        fused = _after_the_similar(
+            self._rank(idx, lists, readings, user, limit, query_class(context)), readings)
         degraded = not self.health.available() or any(
             r.name in idx.remote and r.status != "ok" and r.error != NO_SEEDS
             for r in runs.values())
@@ -243,7 +249,8 @@ class Searcher:
         return out
 
     def _rank(self, idx: Indexes, lists: Mapping[str, list[Candidate]],
-              readings: Sequence[Interpretation], user: str | None, limit: int) -> list[Fused]:
+              readings: Sequence[Interpretation], user: str | None, limit: int,
+              cls: str) -> list[Fused]:
         learned = self._ranker()
         if learned is None:
             fused = ranker.rrf_rank(lists, 4 * limit)
@@ -252,8 +259,8 @@ class Searcher:
             items = {c.entity_id: ranker.Item(card.kind, card.popularity, card.genres)
                      for cands in lists.values() for c in cands
                      if (card := idx.cards.get(c.entity_id)) is not None}
-            fused = learned.rank(lists, items, ranker.Query(wanted, self.users.get(user)[1]),
-                                 4 * limit)
+            query = ranker.Query(wanted, self.users.get(user)[1], cls)
+            fused = learned.rank(lists, items, query, 4 * limit)
         return [f for f in fused if f.entity_id in idx.cards][:limit]
 
     def _run_stage(self, idx: Indexes, plan: Mapping[str, int], deadline: float,

@@ -10,6 +10,14 @@ the cold-start predictions put most exact names in it; a misspelling that one us
 taught is found by the memory and little else, and this feature lets takes teach the ranker to
 trust that. Its weight starts at 0, so an untrained ranker still orders like RRF.
 
+Each source's found and reciprocal rank are also copied into one block of the query's class
+(`api.learning.query_class`: the kind of its best reading), zero in every other block, so that a
+source's weight can differ by class: "artists like X" may trust the related entities more than
+names. A query for which the memory holds a real take uses the "taught" block instead of its
+class's: within a class, the ranker learns to trust fuzzy names' top hit, and a taught
+misspelling is exactly where that hit is wrong; in the taught block it learns how far the
+memory's own ranking can be trusted once people have taken something for these very words.
+
 Learning (`LinearRanker.fit` / `step`): a listwise softmax loss over the logged candidate set of a
 search, for the entity the user took, weighted by 1/eta(position): users look at lower positions
 less often, so a take at position p stands for 1/eta(p) takes had every position been looked at
@@ -39,6 +47,11 @@ PER_SOURCE: Final = 3  # found, reciprocal rank, squashed score
 GLOBAL: Final = ("n_sources", "popularity", "kind_match", "affinity", "bias")
 # After the kinds, so that a state saved before it existed is a prefix of the layout.
 EVIDENCE: Final = ("memory_taught",)
+# Query classes with a block of crossed features; "kind:<kinds>" classes share one block, and a
+# query for which the memory holds a real take has the "taught" block whatever its class.
+CLASSES: Final = ("similar", "artist+song", "artist", "genre", "decade", "kind", "text", "short",
+                  "taught")
+CROSSED: Final = 2  # of the per-source features, the first two (found, reciprocal rank)
 ETA_POWER: Final = 0.7
 ETA_MIN: Final = 0.1
 Vector = npt.NDArray[np.float64]
@@ -69,6 +82,13 @@ class Query:
 
     kinds: frozenset[Kind] = frozenset()
     user_genres: tuple[str, ...] = ()
+    cls: str = ""  # the query's class ("" or one not in CLASSES: no crossed block)
+
+
+def class_block(cls: str) -> int | None:
+    """The crossed-feature block of a query class, or None."""
+    bucket = "kind" if cls.startswith("kind:") else cls
+    return CLASSES.index(bucket) if bucket in CLASSES else None
 
 
 @dataclass(slots=True)
@@ -87,6 +107,10 @@ class LinearRanker:
 
     @property
     def dim(self) -> int:
+        return self._crossed_at + len(CLASSES) * CROSSED * len(self.sources)
+
+    @property
+    def _crossed_at(self) -> int:
         return self.evidence_at + len(EVIDENCE)
 
     @property
@@ -127,9 +151,17 @@ class LinearRanker:
                 x[row, g + 3] = len(user & set(item.genres)) / len(user)
             x[row, g + len(GLOBAL) + KINDS.index(item.kind)] = 1.0
         x[:, g + 4] = 1.0
+        taught = False
         for c in lists.get(memory.MemoryRetriever.name, ()):
             if memory.taught(c.score):
                 x[ids[c.entity_id], self.evidence_at] = 1.0
+                taught = True
+        block = class_block("taught" if taught else query.cls)
+        if block is not None:
+            at = self._crossed_at + block * CROSSED * len(self.sources)
+            for s in range(len(self.sources)):
+                x[:, at + CROSSED * s: at + CROSSED * (s + 1)] = \
+                    x[:, PER_SOURCE * s: PER_SOURCE * s + CROSSED]
         return list(ids), x
 
     def rank(self, lists: Mapping[str, Sequence[Candidate]], items: Mapping[str, Item],

@@ -1,5 +1,6 @@
 """The learned linear ranker: untrained it orders like RRF; IPW steps move the taken entity up;
-its state round-trips."""
+its class blocks let a source's weight differ by query class, and a query the memory was taught
+has a block of its own; the memory evidence is a feature; states of older layouts still load."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from graph.model import Kind
 from retrievers import memory
 from retrievers.base import Candidate
 from retrievers.fusion import rrf
-from retrievers.ranker import Item, LinearRanker, Query
+from retrievers.ranker import CLASSES, CROSSED, Item, LinearRanker, Query, class_block
 
 SOURCES = ("names", "graph")
 ITEMS = {f"e{i}": Item(Kind.ARTIST, 0.5) for i in range(6)}
@@ -24,12 +25,18 @@ def lists_for(names: list[str], graph: list[str]) -> dict[str, list[Candidate]]:
 LISTS = lists_for(["e0", "e1", "e2", "e3"], ["e3", "e4", "e5", "e0"])
 
 
-def order(ranker: LinearRanker) -> list[str]:
-    return [f.entity_id for f in ranker.rank(LISTS, ITEMS, Query(), 10)]
+def order(ranker: LinearRanker, cls: str = "") -> list[str]:
+    return [f.entity_id for f in ranker.rank(LISTS, ITEMS, Query(cls=cls), 10)]
+
+
+def crossed_at(ranker: LinearRanker) -> int:
+    return ranker.dim - len(CLASSES) * CROSSED * len(ranker.sources)
 
 
 def test_untrained_it_orders_like_reciprocal_rank_fusion() -> None:
-    assert order(LinearRanker(SOURCES))[:2] == [f.entity_id for f in rrf(LISTS, 10)][:2]
+    ranker = LinearRanker(SOURCES)
+    for cls in ("", "artist", "similar"):
+        assert order(ranker, cls)[:2] == [f.entity_id for f in rrf(LISTS, 10)][:2]
 
 
 def test_users_who_take_the_graph_sources_top_teach_it_to_go_first() -> None:
@@ -79,7 +86,9 @@ def test_a_real_take_in_the_memory_is_a_feature_that_takes_can_teach() -> None:
     assert ranker.weights[taught_col] > 0
 
 
-def test_a_state_saved_before_the_evidence_feature_loads_with_it_at_zero() -> None:
+def test_a_state_of_an_older_layout_loads_with_the_new_weights_at_their_start() -> None:
+    """States saved before the evidence feature and the class blocks hold a prefix of the
+    layout."""
     ranker = LinearRanker(SOURCES)
     ranker.weights = ranker.weights + 0.5
     at = ranker.evidence_at
@@ -87,3 +96,52 @@ def test_a_state_saved_before_the_evidence_feature_loads_with_it_at_zero() -> No
     loaded = LinearRanker.from_state(old)
     assert np.array_equal(loaded.weights[:at], ranker.weights[:at])
     assert not loaded.weights[at:].any()
+
+
+def test_the_class_block_holds_found_and_rank_and_nothing_else_does() -> None:
+    ranker = LinearRanker(SOURCES)
+    ids, plain = ranker.features(LISTS, ITEMS, Query())
+    _, crossed = ranker.features(LISTS, ITEMS, Query(cls="kind:podcast"))
+    base = crossed_at(ranker)
+    assert not plain[:, base:].any()
+    block = class_block("kind:podcast")
+    assert block == CLASSES.index("kind")
+    at = base + block * CROSSED * len(SOURCES)
+    row = ids.index("e3")  # names rank 3, graph rank 0
+    assert crossed[row, at:at + 4].tolist() == [1.0, 0.25, 1.0, 1.0]
+    outside = np.delete(crossed[:, base:], range(at - base, at - base + 4), axis=1)
+    assert not outside.any()
+    assert np.array_equal(crossed[:, :base], plain[:, :base])
+
+
+def test_it_learns_a_different_best_source_per_class() -> None:
+    """Users of "artist" queries take names' top entity, users of "similar" queries graph's:
+    one weight per source could serve only one of them; the class blocks serve both."""
+    ranker = LinearRanker(SOURCES)
+    wanted = {"artist": "e0", "similar": "e3"}
+    for _ in range(200):
+        for cls, target in wanted.items():
+            ids, x = ranker.features(LISTS, ITEMS, Query(cls=cls))
+            ranker.step(x, ids.index(target), order(ranker, cls).index(target))
+    assert order(ranker, "artist")[0] == "e0"
+    assert order(ranker, "similar")[0] == "e3"
+
+
+def test_a_query_the_memory_was_taught_has_the_taught_block_whatever_its_class() -> None:
+    sources = ("names", memory.MemoryRetriever.name)
+    ranker = LinearRanker(sources)
+    taught = {"names": [Candidate("e0", 1.0, "names")],
+              "memory": [Candidate("e3", 0.5, "memory")]}
+    predicted = {"names": [Candidate("e0", 1.0, "names")],
+                 "memory": [Candidate("e3", memory.PREDICTED_SCORE_MAX, "memory")]}
+    width = CROSSED * len(sources)
+
+    def block_of(lists: dict[str, list[Candidate]]) -> int | None:
+        _, x = ranker.features(lists, ITEMS, Query(cls="artist"))
+        used = [b for b in range(len(CLASSES))
+                if x[:, crossed_at(ranker) + b * width: crossed_at(ranker) + (b + 1) * width].any()]
+        assert len(used) <= 1
+        return used[0] if used else None
+
+    assert block_of(taught) == CLASSES.index("taught")
+    assert block_of(predicted) == CLASSES.index("artist")
