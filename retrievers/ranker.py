@@ -211,8 +211,8 @@ class LinearRanker:
         ranker = cls(sources)
         if len(weights) > ranker.dim:
             raise ValueError(f"{len(weights)} ranker weights for a layout of {ranker.dim}")
-        # A state saved before the evidence features existed holds a prefix: they start where
-        # a new ranker's do.
+        # A state saved before the evidence feature or the class blocks existed holds a prefix
+        # of the layout: the rest start where a new ranker's do.
         ranker.weights[:len(weights)] = weights
         ranker.updates = int(state.get("updates", 0))  # type: ignore[call-overload]
         return ranker
