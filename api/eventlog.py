@@ -230,15 +230,19 @@ class EventLog:
         return out
 
     def recent_searches(self, user: str, since: float) -> list[SearchRecord]:
-        """The user's searches since `since` (written ones and this process's queued ones)."""
+        """The user's searches since `since` (written ones and this process's queued ones).
+        The queued ones are read first: the writer drops a record from the queue only after
+        its write commits, so a record is in this snapshot or in the store read that follows.
+        (The other order missed a record written and dropped between the two reads, and so a
+        reformulation's credit: 1 of 400 in a simulator run.)"""
+        with self._lock:
+            queued = [r for r in self._pending.values() if r.user == user and r.at >= since]
         records, _, _ = self.store.driver.execute_query(
             "MATCH (s:Search) WHERE s.user = $user AND s.at >= $since "
             "RETURN collect(s.doc) AS docs", {"user": user, "since": since},
             database_=self.store.database, routing_=RoutingControl.READ)
         found = {r.search_id: r for r in map(_search_dec.decode, records[0]["docs"])}
-        with self._lock:
-            found.update({k: r for k, r in self._pending.items()
-                          if r.user == user and r.at >= since})
+        found.update((r.search_id, r) for r in queued)
         return sorted(found.values(), key=lambda r: r.at)
 
     # -- what the policy learns from --------------------------------------------------------------
