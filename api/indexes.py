@@ -11,12 +11,14 @@ from typing import cast
 
 from api.cache import TtlLru
 from api.cards import Cards
+from api.settings import FULLTEXT_MODES
 from graph.model import Kind
 from graph.neo4j_store import Neo4jStore
 from graph.snapshot import Snapshot
 from graph.store import GraphStore
 from retrievers.base import Candidate, Expander, Retriever
 from retrievers.fulltext import FullTextRetriever
+from retrievers.fulltext_local import LocalFullTextRetriever
 from retrievers.fuzzy import FuzzyIndex, FuzzyRetriever
 from retrievers.graph_embed import (
     KGE_MODELS,
@@ -55,12 +57,16 @@ class Indexes:
 
 def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None,
                   text: bool = True, embeddings: Path | None = None, cache_entries: int = 0,
-                  cache_ttl_s: float = 300.0) -> Indexes:
+                  cache_ttl_s: float = 300.0, fulltext: str = "local") -> Indexes:
     """Read the catalog once and build every in-process index from that snapshot. The text
     source joins when `tunegraph train text` has put vectors in the graph (it then embeds only
     what changed since); the graph-embedding expanders ("kge", "gnn") join when `tunegraph
     train graph` has saved models under `embeddings`. `cache_entries` (0: off) bounds the
-    cache of repeated queries' answers, each kept at most `cache_ttl_s`."""
+    cache of repeated queries' answers, each kept at most `cache_ttl_s`. `fulltext` "local"
+    serves full text from an in-process Tantivy index of this snapshot (no store call a
+    search); "neo4j" reads the store's Lucene index per search (the reference)."""
+    if fulltext not in FULLTEXT_MODES:
+        raise ValueError(f"full-text mode {fulltext!r}: expected one of {FULLTEXT_MODES}")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     snap = Snapshot.read(store)
@@ -87,9 +93,14 @@ def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None,
     t = time.perf_counter()
     cards = Cards.build(snap)
     timed("cards", t)
+    t = time.perf_counter()
+    full: Retriever = (LocalFullTextRetriever(snap.entities) if fulltext == "local"
+                       else FullTextRetriever(store))
+    timed("fulltext", t)
+    remote = frozenset() if fulltext == "local" else frozenset({"fulltext"})
     retrievers: dict[str, Retriever] = {
         "fuzzy": FuzzyRetriever(fuzzy),
-        "fulltext": FullTextRetriever(store),
+        "fulltext": full,
         "understand": understand,
         "memory": mem,
     }
@@ -119,6 +130,6 @@ def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None,
     log.info("indexes built for catalog version %d: %s", snap.version,
              ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     return Indexes(snap.version, cards, fuzzy, understand, mem, retrievers, expanders,
-                   frozenset({"fulltext"}), results=TtlLru(cache_entries, cache_ttl_s),
+                   remote, results=TtlLru(cache_entries, cache_ttl_s),
                    readings=TtlLru(cache_entries, cache_ttl_s), build_s=timings)
 

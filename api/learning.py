@@ -55,16 +55,21 @@ log = logging.getLogger(__name__)
 SNAPSHOT_EVERY: Final = 200
 HIT_RATE_DECAY: Final = 0.97  # per outcome of the class: about the last 30 count
 EPOCH_CHECK_EVERY: Final = 20  # syncs between looks for an admin reset
-# What running a source costs, in reward units per unit of `latency_weight`: full-text, the one
-# store-backed source, pays a network round trip and Neo4j's CPU (~5 ms); the in-process ones
-# almost nothing (text ~0.6 ms; related ~0.13 ms, bench/related_bench.py).
-SOURCE_COST: Final = {"fulltext": 1.0, "related": 0.05, "text": 0.2, "kge": 0.1, "gnn": 0.1}
+# What running a source costs, in reward units per unit of `latency_weight`: a store-backed
+# source (full text with TUNEGRAPH_FULLTEXT=neo4j) pays a network round trip and Neo4j's CPU
+# (~5 ms), STORE_COST; the in-process ones much less (full text ~1 ms,
+# bench/fulltext_bench.py; text ~0.6 ms; related ~0.13 ms, bench/related_bench.py).
+STORE_COST: Final = 1.0
+SOURCE_COST: Final = {"fulltext": 0.3, "related": 0.05, "text": 0.2, "kge": 0.1, "gnn": 0.1}
 
 
 def action_space(first: Sequence[str], second: Sequence[str], *, budget: int, step: int,
-                 latency_weight: float) -> ActionSpace:
-    specs = [SourceSpec(n, "first", cost=SOURCE_COST.get(n, 0.0)) for n in first]
-    specs += [SourceSpec(n, "second", cost=SOURCE_COST.get(n, 0.0)) for n in second]
+                 latency_weight: float, remote: frozenset[str] = frozenset()) -> ActionSpace:
+    def cost(name: str) -> float:
+        return STORE_COST if name in remote else SOURCE_COST.get(name, 0.0)
+
+    specs = [SourceSpec(n, "first", cost=cost(n)) for n in first]
+    specs += [SourceSpec(n, "second", cost=cost(n)) for n in second]
     return ActionSpace(tuple(specs), budget=budget, step=step, latency_weight=latency_weight)
 
 

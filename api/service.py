@@ -154,7 +154,8 @@ class Service:
         build: a new source changes the action space, which takes a replay to adopt)."""
         s = self.settings
         space = action_space(list(built.retrievers), list(built.expanders), budget=s.budget,
-                             step=s.budget_step, latency_weight=s.latency_weight)
+                             step=s.budget_step, latency_weight=s.latency_weight,
+                             remote=built.remote)
 
         def items(ids: Sequence[str]) -> dict[str, ranking.Item]:
             cards = self._built().cards
@@ -178,7 +179,8 @@ class Service:
                               text=self.settings.text_vectors,
                               embeddings=self.settings.embeddings_dir,
                               cache_entries=self.settings.cache_entries,
-                              cache_ttl_s=self.settings.cache_ttl_s)
+                              cache_ttl_s=self.settings.cache_ttl_s,
+                              fulltext=self.settings.fulltext)
         if current is None:
             _warm_up(built)
         self._indexes = built  # one reference swap: a search in flight keeps its own snapshot

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Final
 
 PREFIX: Final = "TUNEGRAPH_"
+FULLTEXT_MODES: Final = ("local", "neo4j")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,12 @@ class Settings:
     text_vectors: bool = True  # serve the text-embedding source when its model is available
     cache_entries: int = 10_000  # repeated queries' source answers kept per worker; 0: off
     cache_ttl_s: float = 300.0  # how long one such answer is reused at most
+    fulltext: str = "local"  # in-process Tantivy index; "neo4j": the store's Lucene index
+
+    def __post_init__(self) -> None:
+        if self.fulltext not in FULLTEXT_MODES:
+            raise ValueError(f"{PREFIX}FULLTEXT={self.fulltext!r}: expected one of "
+                             f"{', '.join(FULLTEXT_MODES)}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -39,7 +39,7 @@ import httpx
 
 from api.cache import TtlLru
 from api.service import Service
-from api.settings import Settings
+from api.settings import FULLTEXT_MODES, Settings
 from bench.evalkit import catalog_neo4j
 from bench.load_bench import entity_names, make_paths, serving
 from graph import server
@@ -147,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     help="the plan policy (default: every source, as a cold start runs)")
     ap.add_argument("--cache-entries", type=int, default=Settings().cache_entries,
                     help="the cache of repeated queries' size (0: off, to compare)")
+    ap.add_argument("--fulltext", choices=FULLTEXT_MODES, default=Settings().fulltext,
+                    help="full text from the in-process index or Neo4j's (to compare)")
     args = ap.parse_args(argv)
     paths = make_paths(entity_names(args.catalog))["search"]
     texts = search_texts(paths)
@@ -156,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with neo4j_for(args.catalog, args.home) as info:
         neo4j = tree(info.pid)
         meter = Meter(neo4j, lambda: [os.getpid()])
-        svc = Service.connect(replace(SETTINGS, policy=args.policy,
+        svc = Service.connect(replace(SETTINGS, policy=args.policy, fulltext=args.fulltext,
                                       cache_entries=args.cache_entries), info.uri)
         store_calls: list[int] = []
         svc.start()
@@ -180,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         finally:
             svc.close()
         log = Path(os.environ.get("TMPDIR", "/tmp")) / "tg-search-cost-serve.log"
-        policy_env = {"TUNEGRAPH_POLICY": args.policy,
+        policy_env = {"TUNEGRAPH_POLICY": args.policy, "TUNEGRAPH_FULLTEXT": args.fulltext,
                       "TUNEGRAPH_CACHE_ENTRIES": str(args.cache_entries)}
         with serving(info.uri, 1, log, policy_env) as (url, _, pid), \
                 httpx.Client(base_url=url, timeout=30) as c:
@@ -194,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             served = http.run(get, timed_paths)
             served_again = http.run(get, timed_paths)
-    print(f"### CPU per call, ms: policy {args.policy}, {statistics.mean(store_calls):.2f} "
+    print(f"### CPU per call, ms: policy {args.policy}, full text {args.fulltext}, "
+          f"{statistics.mean(store_calls):.2f} "
           f"store-backed sources a search ({len(timed)} queries of the load benchmark's mix, "
           "one at a time; wall p50 / p95 in ms)\n")
     print("| what | kind | API process CPU | Neo4j CPU | wall p50 / p95 |")

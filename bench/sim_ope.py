@@ -75,7 +75,8 @@ def logged_space(store: Neo4jStore, outcomes: Sequence[Outcome]) -> ActionSpace:
     budget = max((o.plan.budget for o in outcomes), default=s.budget)
     return action_space([n for n in names if n not in SECOND_STAGE],
                         [n for n in names if n in SECOND_STAGE], budget=budget,
-                        step=s.budget_step, latency_weight=s.latency_weight)
+                        step=s.budget_step, latency_weight=s.latency_weight,
+                        remote=frozenset({"fulltext"}) if s.fulltext == "neo4j" else frozenset())
 
 
 def split(rows: Sequence[tuple[int, Outcome]], since: str | None) -> Split:

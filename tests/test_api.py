@@ -98,7 +98,7 @@ def test_a_repeated_query_is_answered_from_the_snapshot_cache(client: TestClient
     assert not any(s["cached"] for s in first["debug"]["sources"].values())
     cached = {name for name, s in again["debug"]["sources"].items() if s["cached"]}
     assert cached == set(again["debug"]["plan"]) - {"memory"}
-    assert {"fulltext", "related"} <= cached  # the store-backed one and the expander
+    assert {"fulltext", "related"} <= cached  # a retriever and the expander
     assert [i["id"] for i in again["items"]] == [i["id"] for i in first["items"]]
     assert again["debug"]["sources"]["fulltext"]["ms"] < 1.0
     metrics = client.get("/metrics").text

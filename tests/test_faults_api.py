@@ -252,8 +252,10 @@ def test_slow_store_keeps_the_deadline(own_neo4j: tuple[Path, server.ServerInfo]
     a margin, degraded; the store-call pool is not exhausted (at most 16 calls in flight), and
     once Neo4j runs again full pages come back without restarting the API."""
     home, info = own_neo4j
+    # Neo4j's full-text index: the one source that reads the store per search, so searches
+    # meet the frozen store (the in-process default never waits on it)
     with live_server(info.uri, log_path=tmp_path / "serve.log",
-                     TUNEGRAPH_SEARCH_DEADLINE_MS="300") as url, \
+                     TUNEGRAPH_SEARCH_DEADLINE_MS="300", TUNEGRAPH_FULLTEXT="neo4j") as url, \
             httpx.Client(base_url=url, timeout=10) as client:
         # not one of PATHS: those must meet the frozen store, not the cache of repeated queries;
         # retried, as the first search can miss the 300 ms deadline on a busy machine

@@ -10,6 +10,7 @@ from graph.model import Kind
 from graph.store import GraphStore
 from retrievers.base import Query, Retriever
 from retrievers.fulltext import FullTextRetriever
+from retrievers.fulltext_local import LocalFullTextRetriever
 from retrievers.fuzzy import FuzzyRetriever
 from retrievers.lexical import LexicalPath
 from retrievers.memory import InProcessMemoryLog, MemoryRetriever
@@ -23,6 +24,7 @@ QUERIES = ["taylor swift", "tayler", "Bjork", "true crime podcast", "rock", "sha
 # name -> (which catalog it reads, how to build it). A new retriever is one line here.
 FACTORIES: dict[str, tuple[str, Callable[[GraphStore], Retriever]]] = {
     "fulltext": ("neo4j", lambda s: FullTextRetriever(s)),  # type: ignore[arg-type]
+    "fulltext_local": ("memory", lambda s: LocalFullTextRetriever(s.iter_entities())),
     "memory": ("memory", lambda s: MemoryRetriever.build(s, InProcessMemoryLog())),
     "understand": ("memory", lambda s: QueryUnderstanding(s)),
     "fuzzy": ("memory", lambda s: FuzzyRetriever.build(s)),
