@@ -57,10 +57,10 @@ HIT_RATE_DECAY: Final = 0.97  # per outcome of the class: about the last 30 coun
 EPOCH_CHECK_EVERY: Final = 20  # syncs between looks for an admin reset
 # What running a source costs, in reward units per unit of `latency_weight`: a store-backed
 # source (full text with TUNEGRAPH_FULLTEXT=neo4j) pays a network round trip and Neo4j's CPU
-# (~5 ms), STORE_COST; the in-process ones much less (full text ~1 ms,
+# (~3 ms), STORE_COST; the in-process ones much less (full text ~0.6 ms,
 # bench/fulltext_bench.py; text ~0.6 ms; related ~0.13 ms, bench/related_bench.py).
 STORE_COST: Final = 1.0
-SOURCE_COST: Final = {"fulltext": 0.3, "related": 0.05, "text": 0.2, "kge": 0.1, "gnn": 0.1}
+SOURCE_COST: Final = {"fulltext": 0.2, "related": 0.05, "text": 0.2, "kge": 0.1, "gnn": 0.1}
 
 
 def action_space(first: Sequence[str], second: Sequence[str], *, budget: int, step: int,
