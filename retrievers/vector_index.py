@@ -1,24 +1,33 @@
-"""Nearest neighbours over entity vectors by cosine: exact numpy for small sets, usearch HNSW above.
+"""Nearest neighbours over entity vectors by cosine: exact numpy for small sets, faiss above.
 
 Exact search is one matrix-vector product, and that is memory-bound: 256 float32 dimensions cost
 about 0.4 ms per 10k rows on one core here, so the 88k real catalog already takes 6-12 ms, far
-over a 1 ms budget. Sets above `exact_limit` rows get a usearch HNSW graph instead. usearch
-rather than hnswlib or faiss: it is already a dependency (the graph-embedding expander uses it),
-it stores int8-quantised vectors (a quarter of float32; search ~2x faster than float32 at equal
-recall in our measurements), its `add` builds on all cores, and it has a plain typed-enough
-numpy API. The graph proposes `rescore` candidates, scored again exactly from the float32 rows,
-so the int8 rounding does not reorder the top k.
+over a 1 ms budget. Sets above `exact_limit` rows get a faiss index of 4-bit product-quantised
+codes searched with faiss's "fast scan" kernels (`PQ{d/2}x4fs`: 2 dimensions a sub-quantiser,
+16 centroids each, 128 bytes a row at 256 dimensions, scored with SIMD lookup tables held in
+registers). Up to `scan_limit` rows every code is scanned; above it an inverted file of
+`nlist` k-means cells (`IVF{nlist},PQ{d/2}x4fs`) scans the `nprobe` nearest cells. The index
+proposes `rescore` candidates, scored again exactly from the float32 rows, so the quantisation
+does not reorder the top k.
 
-A kind filter searches that kind alone when it is small (exact) or a small share of a large
-catalog (its own HNSW graph: post-filtering the global graph would need hundreds of candidates
-for a kind that is a few percent of it). A large kind that is a large share (songs are a third
-of the real catalog) is searched in the global graph with proportionally more candidates, kept
-if of the kind, which spares building a second graph over most of the catalog. Ties are broken
-by row, and rows are given in id order.
+Why faiss, and not the usearch HNSW graph this module used until 2026-12-04
+(`bench/text_embed_bench.py`, one thread, recall@10 against exact search, ties counted):
+at the real catalog (88,717 rows, 659 real query texts, far from every entity text) HNSW took
+0.96 ms at recall 0.980 and a scan of fast-scan codes 0.16-0.24 ms at 0.9997-1.0; at 1M
+synthetic rows HNSW took 5.2 ms at 0.921 (6.6 ms at 0.962 with more effort) and 455 s to build,
+the inverted file 0.67 ms at 0.984 and about 35 s. The synthetic texts are clustered
+near-duplicates, the hard case for a graph; a coarse quantiser plus a brute-force scan of
+compact codes has no such weak spot.
+
+A kind filter searches that kind alone: exactly when it has at most `kind_exact_limit` rows,
+else through its own index (codes are 128 bytes a row, so a second index over a kind costs
+little; post-filtering the catalog's index would need hundreds more candidates rescored for a
+kind that is a few percent of it). Ties are broken by row, and rows are given in id order.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -30,21 +39,24 @@ from graph.model import Kind
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
-EXACT_LIMIT: Final = 10_000  # rows: ~0.4 ms exact at 256 dimensions, about what HNSW costs
-# Real catalog, 659 real query texts (short, far from every entity text: the hard case for a
-# graph): connectivity 16 reached recall@10 0.976 at ef 128 and 0.984 at ef 200; 24 reached
-# 0.984 and 0.989, in about the same build time. Half the build effort (ef_add 64) cost 0.03.
-CONNECTIVITY: Final = 24
-EXPANSION_ADD: Final = 128
-# ef 128 on the real catalog (2026-12-02, quiet machine): 0.96 ms median at recall@10 0.980;
-# ef 160: 1.04 ms at 0.984; ef 96: 0.78 ms at 0.976 (bench/text_embed_bench.py).
-EXPANSION_SEARCH: Final = 128
-RESCORE: Final = 40  # HNSW candidates rescored exactly; more did not raise recall at a given ef
-OWN_GRAPH_SHARE: Final = 0.2  # a large kind below this share of the catalog gets its own graph
-# A kind with at most this many rows is searched exactly even when the catalog has a graph:
-# artists of the real catalog (26,350 rows) took 0.62 ms exact against 1.29 ms median (6.4 ms
-# p95) through the shared graph, filtered (bench/text_embed_bench.py, 2026-12-02).
-KIND_EXACT_LIMIT: Final = 30_000
+EXACT_LIMIT: Final = 10_000  # rows: ~0.4 ms exact at 256 dimensions
+# Rows up to which every PQ code is scanned (no inverted file): 88,717 rows took 0.16 ms,
+# 200,000 rows 0.42 ms, at recall@10 0.9997-1.0 (one thread, 2026-12-04).
+SCAN_LIMIT: Final = 250_000
+# Inverted file: nlist the power of two at or above 4 sqrt(rows), nprobe 3/64 of it. At 1M
+# synthetic rows: nlist 4096, nprobe 192: 0.67 ms at recall 0.984; nprobe 256: 0.88 ms at 0.987;
+# nlist 2048, nprobe 128: 0.63 ms at 0.980; nlist 1024, nprobe 128: 0.95 ms at 0.979.
+PROBE_SHARE: Final = 3 / 64
+TRAIN_PER_CELL: Final = 64  # k-means training rows per cell (faiss warns below 39)
+# Candidates rescored exactly. With codes this coarse the top 10 needs a deep list: at 1M,
+# 100 candidates gave recall 0.966 and 500 gave 0.984 (IVF 4096, nprobe 192).
+RESCORE: Final = 500
+# A kind with at most this many rows is searched exactly beside a catalog index. It was 30,000
+# beside HNSW; beside fast scan, each larger kind's own index is faster: with caches as cold as
+# the benchmark leaves them, artists of the real catalog (26,350 rows) took 0.44 ms through it
+# against 1.05 ms exact, albums (22,890) 0.39 against 0.91, both at recall@10 1.0 (2026-12-04).
+KIND_EXACT_LIMIT: Final = EXACT_LIMIT
+SEED: Final = 1234  # training sample and k-means
 
 
 def _dot(vectors: F32, query: F32) -> F32:
@@ -55,15 +67,18 @@ def _dot(vectors: F32, query: F32) -> F32:
     return out
 
 
+def cells(rows: int) -> int:
+    """The inverted file's cell count for `rows` rows: a power of two near 4 sqrt(rows)."""
+    return max(16, 1 << math.ceil(math.log2(4 * math.sqrt(rows))))
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class _Block:
-    """One searchable set of rows: exact when `hnsw` is None."""
+    """One searchable set of rows: exact when `ann` is None."""
 
     rows: I64
     vectors: F32 | None  # this block's rows, contiguous, for exact search
-    hnsw: Any  # usearch.index.Index keyed by position in `rows`, or None
-    kind: str | None = None  # set when `hnsw` is the global graph, to be post-filtered
-    share: float = 1.0  # of the global graph's rows that are of `kind`
+    ann: Any = None  # faiss index over the block, ids are positions in `rows`
 
 
 def _top(scores: F32, rows: I64, k: int) -> list[tuple[int, float]]:
@@ -80,62 +95,78 @@ class VectorIndex:
     """Search L2-normalised float32 rows by cosine, optionally within some kinds."""
 
     def __init__(self, vectors: F32, kinds: Sequence[Kind], *, exact_limit: int = EXACT_LIMIT,
-                 connectivity: int = CONNECTIVITY, expansion_add: int = EXPANSION_ADD,
-                 expansion_search: int = EXPANSION_SEARCH, rescore: int = RESCORE,
-                 threads: int = 0, kind_exact_limit: int = KIND_EXACT_LIMIT) -> None:
+                 scan_limit: int = SCAN_LIMIT, probe_share: float = PROBE_SHARE,
+                 rescore: int = RESCORE, kind_exact_limit: int = KIND_EXACT_LIMIT) -> None:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.exact_limit = exact_limit
+        self.scan_limit = scan_limit
         self.rescore = rescore
-        self._hnsw = {"connectivity": connectivity, "expansion_add": expansion_add,
-                              "expansion_search": expansion_search}
-        self._threads = threads
-        self._codes = np.array([k.value for k in kinds], dtype=object)
+        self._probe_share = probe_share
+        codes = np.array([k.value for k in kinds], dtype=object)
         self._all = self._block(np.arange(len(kinds), dtype=np.int64))
         self._kinds: dict[Kind, _Block] = {}
         for kind in Kind:
-            rows = np.flatnonzero(self._codes == kind.value).astype(np.int64)
-            share = len(rows) / max(1, len(kinds))
+            rows = np.flatnonzero(codes == kind.value).astype(np.int64)
             if not len(rows):
                 continue
-            if share == 1.0:
+            if len(rows) == len(kinds):
                 self._kinds[kind] = self._all
             elif len(rows) <= max(exact_limit, kind_exact_limit):
-                self._kinds[kind] = _Block(rows, np.ascontiguousarray(self.vectors[rows]), None)
-            elif share >= OWN_GRAPH_SHARE:
-                self._kinds[kind] = _Block(rows, None, self._all.hnsw, kind.value, share)
+                self._kinds[kind] = _Block(rows, np.ascontiguousarray(self.vectors[rows]))
             else:
                 self._kinds[kind] = self._block(rows)
 
     def _block(self, rows: I64) -> _Block:
         if len(rows) <= self.exact_limit:
-            return _Block(rows, np.ascontiguousarray(self.vectors[rows]), None)
-        from usearch.index import Index
+            return _Block(rows, np.ascontiguousarray(self.vectors[rows]))
+        import faiss
 
-        hnsw = Index(ndim=self.vectors.shape[1], metric="cos", dtype="i8",
-                     connectivity=self._hnsw["connectivity"],
-                     expansion_add=self._hnsw["expansion_add"],
-                     expansion_search=self._hnsw["expansion_search"])
-        hnsw.add(np.arange(len(rows), dtype=np.int64), self.vectors[rows],
-                 threads=self._threads)
-        return _Block(rows, None, hnsw)
+        data = self.vectors[rows]
+        dim = data.shape[1]
+        pq = f"PQ{dim // 2 if dim % 2 == 0 else dim}x4fs"
+        ann: Any  # IndexPQFastScan or IndexIVFPQFastScan: the stubs type both as Index
+        if len(rows) <= self.scan_limit:
+            ann, nlist = faiss.index_factory(dim, pq, faiss.METRIC_INNER_PRODUCT), 0
+        else:
+            nlist = cells(len(rows))
+            ann = faiss.index_factory(dim, f"IVF{nlist},{pq}", faiss.METRIC_INNER_PRODUCT)
+            ann.nprobe = max(1, round(nlist * self._probe_share))
+            ann.cp.seed = SEED
+        ann.pq.cp.seed = SEED
+        sample = np.random.default_rng(SEED).choice(
+            len(rows), min(len(rows), max(TRAIN_PER_CELL * nlist, 65_536)), replace=False)
+        ann.train(data[np.sort(sample)])
+        ann.add(data)
+        return _Block(rows, None, ann)
 
     def __len__(self) -> int:
         return len(self.vectors)
 
     @property
-    def expansion_search(self) -> int:
-        return int(self._all.hnsw.expansion_search) if self._all.hnsw is not None else 0
+    def nprobe(self) -> int:
+        """Cells scanned per query by the catalog's inverted file (0: every code, or exact)."""
+        return int(getattr(self._all.ann, "nprobe", 0))
 
-    def set_expansion_search(self, ef: int) -> None:
-        """Trade latency for recall on every graph (benchmarks sweep it)."""
+    def set_nprobe(self, nprobe: int) -> None:
+        """Trade latency for recall on every inverted file (benchmarks sweep it)."""
         for block in (self._all, *self._kinds.values()):
-            if block.hnsw is not None:
-                block.hnsw.expansion_search = ef
+            if hasattr(block.ann, "nprobe"):
+                block.ann.nprobe = nprobe
 
     @property
     def approximate(self) -> bool:
-        """True when unfiltered queries go through an HNSW graph."""
-        return self._all.hnsw is not None
+        """True when unfiltered queries go through a faiss index."""
+        return self._all.ann is not None
+
+    def describe(self, kind: Kind | None = None) -> str:
+        """What serves a query (within `kind` when given), for benchmark tables."""
+        block = self._all if kind is None else self._kinds.get(kind)
+        ann = None if block is None else block.ann
+        if ann is None:
+            return "exact"
+        if hasattr(ann, "nprobe"):
+            return f"faiss IVF{ann.nlist} PQ 4-bit fast scan, nprobe {ann.nprobe}"
+        return "faiss PQ 4-bit fast scan, every code"
 
     def search(self, query: F32, k: int,
                kinds: frozenset[Kind] = frozenset()) -> list[tuple[int, float]]:
@@ -150,19 +181,11 @@ class VectorIndex:
         return _top(scores, rows, k)
 
     def _search_block(self, block: _Block, query: F32, k: int) -> tuple[I64, F32]:
-        if block.hnsw is None:
+        if block.ann is None:
             assert block.vectors is not None
             return block.rows, _dot(block.vectors, query)
-        want = max(k, self.rescore)
-        if block.kind is None:
-            found = block.hnsw.search(query, min(len(block.rows), want), threads=1)
-            rows = block.rows[np.asarray(found.keys, dtype=np.int64)]
-            return rows, _dot(self.vectors[rows], query)
-        # The global graph, filtered: twice the candidates the kind's share predicts.
-        count = min(len(self._all.rows), int(2 * want / block.share) + 1)
-        found = block.hnsw.search(query, count, threads=1)
-        rows = np.asarray(found.keys, dtype=np.int64)
-        rows = rows[self._codes[rows] == block.kind]
-        if len(rows) < k:  # a query far from the kind: search the kind exactly
-            rows = block.rows
+        want = min(len(block.rows), max(k, self.rescore))
+        _, found = block.ann.search(np.ascontiguousarray(query, np.float32)[None, :], want)
+        positions = found[0]
+        rows = block.rows[positions[positions >= 0]]
         return rows, _dot(self.vectors[rows], query)

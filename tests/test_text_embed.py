@@ -83,15 +83,20 @@ def test_models_load_offline_and_distil_once() -> None:
     assert a @ b > 0.99
 
 
-def test_vector_index_hnsw_recall_and_kinds() -> None:
+@pytest.mark.parametrize("scan_limit", [10_000, 2_000], ids=["scan", "ivf"])
+def test_vector_index_recall_and_kinds(scan_limit: int) -> None:
+    """Every code scanned (6,000 rows under scan_limit) or an inverted file (above it): recall
+    against exact search, best first, and kind filters that return only that kind."""
     rng = np.random.default_rng(3)
     centres = rng.standard_normal((50, 64)).astype(np.float32)
     vectors = centres[rng.integers(0, 50, 6000)] + 0.4 * rng.standard_normal(
         (6000, 64)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     kinds = [Kind.SONG] * 3000 + [Kind.ARTIST] * 1000 + [Kind.ALBUM] * 1500 + [Kind.GENRE] * 500
-    index = VectorIndex(vectors, kinds, exact_limit=800, kind_exact_limit=0)
+    index = VectorIndex(vectors, kinds, exact_limit=800, kind_exact_limit=0,
+                        scan_limit=scan_limit, rescore=200)
     assert index.approximate
+    assert (index.nprobe > 0) == (scan_limit < 6000)
     queries = vectors[rng.integers(0, 6000, 100)] + 0.2 * rng.standard_normal(
         (100, 64)).astype(np.float32)
     recalls = []
@@ -100,8 +105,7 @@ def test_vector_index_hnsw_recall_and_kinds() -> None:
         hits = index.search(q, 10)
         assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
         recalls.append(np.mean([vectors[r] @ q >= tenth - 1e-6 for r, _ in hits]))
-        # Song (a large share: the global graph, filtered), artist (its own graph), genre
-        # (exact): only that kind, and the same best row as exact search within the kind.
+        # Song and artist (their own indexes), genre (exact): only that kind.
         for kind in (Kind.SONG, Kind.ARTIST, Kind.GENRE):
             rows = [r for r, _ in index.search(q, 5, frozenset({kind}))]
             assert len(rows) == 5
@@ -109,9 +113,21 @@ def test_vector_index_hnsw_recall_and_kinds() -> None:
     assert np.mean(recalls) >= 0.95
 
 
-def test_small_kinds_are_searched_exactly_beside_a_graph() -> None:
-    """Below kind_exact_limit rows a kind is scored exactly, even when the whole set has a
-    graph: the same rows as a brute-force search within the kind."""
+def test_vector_index_is_reproducible() -> None:
+    """Two builds over the same rows answer every query the same (seeded training)."""
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((4000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    kinds = [Kind.SONG] * 4000
+    a, b = (VectorIndex(vectors, kinds, exact_limit=500, scan_limit=1000, rescore=20)
+            for _ in range(2))
+    for q in vectors[:30]:
+        assert a.search(q, 10) == b.search(q, 10)
+
+
+def test_small_kinds_are_searched_exactly_beside_an_index() -> None:
+    """Below kind_exact_limit rows a kind is scored exactly, even when the whole set has an
+    approximate index: the same rows as a brute-force search within the kind."""
     rng = np.random.default_rng(4)
     vectors = rng.standard_normal((3000, 32)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
