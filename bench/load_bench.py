@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.load_bench [--catalog .tunegraph/catalog.jsonl.gz] [--generated N]
         [--workers 2] [--duration 20] [--connections 16] [--mix distinct|zipf:S]
+        [--keep-logs DIR]
 
 For each catalog (the real one, and with --generated N a synthetic catalog of N entities made by
 `ingest.synthetic`), it loads a fresh Neo4j with the offline importer, starts `tunegraph serve`
@@ -264,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--steady-seconds", type=float, default=60.0)
     ap.add_argument("--mix", default="distinct",
                     help="the search stream: distinct, or zipf:EXPONENT (e.g. zipf:1.0)")
+    ap.add_argument("--keep-logs", type=Path, default=None, metavar="DIR",
+                    help="copy the service's logs here (the work directory is removed)")
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: run `make system`")
@@ -279,6 +282,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_feed(generate(args.generated), feed)
             rows += run_catalog(f"generated {args.generated:,}", feed, args, work)
     finally:
+        if args.keep_logs is not None:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            for log in work.glob("serve-*.log"):
+                shutil.copy2(log, args.keep_logs / log.name)
         shutil.rmtree(work, ignore_errors=True)
     print("\n".join(rows))
     if STEADY:
