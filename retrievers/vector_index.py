@@ -1,8 +1,8 @@
 """Nearest neighbours over entity vectors by cosine: exact numpy for small sets, faiss above.
 
 Exact search is one matrix-vector product, and that is memory-bound: 256 float32 dimensions cost
-about 0.4 ms per 10k rows on one core here, so the 88k real catalog already takes 6-12 ms, far
-over a 1 ms budget. Sets above `exact_limit` rows get a faiss index of 4-bit product-quantised
+about 0.35 ms per 10k rows in numpy's own loop on one core here, and the 88k real catalog takes
+1.5-2 ms even through BLAS, over a 1 ms budget. Sets above `exact_limit` rows get a faiss index of 4-bit product-quantised
 codes searched with faiss's "fast scan" kernels (`PQ{d/2}x4fs`: 2 dimensions a sub-quantiser,
 16 centroids each, 128 bytes a row at 256 dimensions, scored with SIMD lookup tables held in
 registers). Up to `scan_limit` rows every code is scanned; above it an inverted file of
@@ -11,13 +11,13 @@ proposes `rescore` candidates, scored again exactly from the float32 rows, so th
 does not reorder the top k.
 
 Why faiss, and not the usearch HNSW graph this module used until 2026-12-04
-(`bench/text_embed_bench.py`, one thread, recall@10 against exact search, ties counted):
-at the real catalog (88,717 rows, 659 real query texts, far from every entity text) HNSW took
-0.96 ms at recall 0.980 and a scan of fast-scan codes 0.16-0.24 ms at 0.9997-1.0; at 1M
-synthetic rows HNSW took 5.2 ms at 0.921 (6.6 ms at 0.962 with more effort) and 455 s to build,
-the inverted file 0.67 ms at 0.984 and about 35 s. The synthetic texts are clustered
-near-duplicates, the hard case for a graph; a coarse quantiser plus a brute-force scan of
-compact codes has no such weak spot.
+(`bench/text_embed_bench.py`, one query at a time, recall@10 against exact search with ties
+counted, caches left cold by the exact search between timed ones): at the real catalog (88,717
+rows, 659 real query texts) HNSW took 0.65 ms at recall 0.982 and the scan of every code
+0.49-0.59 ms at 1.0, the same hour; at 1M synthetic rows HNSW took 5.2 ms at 0.921 and 455 s
+to build (2026-12-02), the inverted file 1.1 ms at 0.952 and 85 s. The synthetic texts are
+clustered near-duplicates, the hard case for a graph; a coarse quantiser plus a brute-force
+scan of compact codes has no such weak spot.
 
 A kind filter searches that kind alone: exactly when it has at most `kind_exact_limit` rows,
 else through its own index (codes are 128 bytes a row, so a second index over a kind costs
@@ -40,11 +40,13 @@ from graph.model import Kind
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 EXACT_LIMIT: Final = 10_000  # rows: ~0.4 ms exact at 256 dimensions
-# Rows up to which every PQ code is scanned (no inverted file): 88,717 rows took 0.16 ms,
-# 200,000 rows 0.42 ms, at recall@10 0.9997-1.0 (one thread, 2026-12-04).
+# Rows up to which every PQ code is scanned (no inverted file). Warm caches, one thread,
+# 2026-12-04: 88,717 real rows took 0.16 ms, 200,000 synthetic rows 0.42 ms (200 candidates
+# rescored), at recall@10 0.9997-1.0.
 SCAN_LIMIT: Final = 250_000
 # Inverted file: nlist the power of two at or above 4 sqrt(rows), nprobe 3/64 of it. At 1M
-# synthetic rows: nlist 4096, nprobe 192: 0.67 ms at recall 0.984; nprobe 256: 0.88 ms at 0.987;
+# synthetic rows, warm caches, one thread, 200 synthetic names and 200 vocabulary phrases as
+# queries: nlist 4096, nprobe 192: 0.67 ms at recall 0.984; nprobe 256: 0.88 ms at 0.987;
 # nlist 2048, nprobe 128: 0.63 ms at 0.980; nlist 1024, nprobe 128: 0.95 ms at 0.979.
 PROBE_SHARE: Final = 3 / 64
 TRAIN_PER_CELL: Final = 64  # k-means training rows per cell (faiss warns below 39)
