@@ -24,6 +24,10 @@ def add_simulate(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--latency-weight", type=float,
                     help="the plans' latency cost weight (default: the service's, 0.02)")
+    ap.add_argument("--budget", type=int,
+                    help="candidates a plan may draw from all sources (default: the service's, 60)")
+    ap.add_argument("--budget-step", type=int,
+                    help="the step the policy allocates k in (default: the service's, 10)")
     ap.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--uri", help="an existing Neo4j holding the catalog (its learning state "

@@ -157,8 +157,9 @@ def run(args: argparse.Namespace) -> int:
     print(header, file=sys.stderr)
     after = reformulations(args) if args.reformulation else None
     with catalog_uri(args.catalog, args.uri, prefix="tg-sim-") as uri:
-        settings = SIM_SETTINGS if args.latency_weight is None else replace(
-            SIM_SETTINGS, latency_weight=args.latency_weight)
+        knobs = {"latency_weight": args.latency_weight, "budget": args.budget,
+                 "budget_step": args.budget_step}
+        settings = replace(SIM_SETTINGS, **{k: v for k, v in knobs.items() if v is not None})
         runs = run_all(uri, args.policies, intents, Clicks(args.seed), args.seed, after=after,
                        settings=settings)
     args.out.mkdir(parents=True, exist_ok=True)

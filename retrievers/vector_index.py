@@ -2,13 +2,13 @@
 
 Exact search is one matrix-vector product, and that is memory-bound: 256 float32 dimensions cost
 about 0.35 ms per 10k rows in numpy's own loop on one core here, and the 88k real catalog takes
-1.5-2 ms even through BLAS, over a 1 ms budget. Sets above `exact_limit` rows get a faiss index of 4-bit product-quantised
-codes searched with faiss's "fast scan" kernels (`PQ{d/2}x4fs`: 2 dimensions a sub-quantiser,
-16 centroids each, 128 bytes a row at 256 dimensions, scored with SIMD lookup tables held in
-registers). Up to `scan_limit` rows every code is scanned; above it an inverted file of
-`nlist` k-means cells (`IVF{nlist},PQ{d/2}x4fs`) scans the `nprobe` nearest cells. The index
-proposes `rescore` candidates, scored again exactly from the float32 rows, so the quantisation
-does not reorder the top k.
+1.5-2 ms even through BLAS, over a 1 ms budget. Sets above `exact_limit` rows get a faiss index of
+4-bit product-quantised codes searched with faiss's "fast scan" kernels (`PQ{d/2}x4fs`: 2
+dimensions a sub-quantiser, 16 centroids each, 128 bytes a row at 256 dimensions, scored with SIMD
+lookup tables held in registers). Up to `scan_limit` rows every code is scanned; above it an
+inverted file of `nlist` k-means cells (`IVF{nlist},PQ{d/2}x4fs`) scans the `nprobe` nearest cells.
+The index proposes `rescore` candidates, scored again exactly from the float32 rows, so the
+quantisation does not reorder the top k.
 
 Why faiss, and not the usearch HNSW graph this module used until 2026-12-04
 (`bench/text_embed_bench.py`, one query at a time, recall@10 against exact search with ties
