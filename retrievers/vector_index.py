@@ -123,7 +123,8 @@ class VectorIndex:
             return _Block(rows, np.ascontiguousarray(self.vectors[rows]))
         import faiss
 
-        data = self.vectors[rows]
+        # The catalog's own block is every row: no copy of the matrix (1 GB at 1M rows).
+        data = self.vectors if len(rows) == len(self.vectors) else self.vectors[rows]
         dim = data.shape[1]
         pq = f"PQ{dim // 2 if dim % 2 == 0 else dim}x4fs"
         ann: Any  # IndexPQFastScan or IndexIVFPQFastScan: the stubs type both as Index
