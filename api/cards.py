@@ -13,6 +13,8 @@ from typing import Final
 
 from graph.model import Entity, Kind, RelType
 from graph.snapshot import Snapshot
+from retrievers.memory import query_key
+from retrievers.normalize import core_title
 
 RELATED_PER_CARD: Final = 3
 SUBTITLE_NAMES: Final = 2  # artists or genres named in a subtitle before "and N more"
@@ -28,6 +30,20 @@ class Card:
     related: tuple[str, ...]  # ids: an artist's top songs, a podcast's latest episodes, ...
     related_label: str  # what `related` is: "top songs", "latest episodes", "album", ...
     genres: tuple[str, ...] = ()  # genre ids (a song's artists' genres when it has none)
+    group: str = ""  # its version group: one title by one artist (see `version_group`)
+
+
+def version_group(e: Entity, artists: Iterable[str]) -> str:
+    """Versions of one work share a group: a song or an album by its core title ("Moondance -
+    2013 Remaster", "Moondance (Live)": "moondance") and first artist, a playlist by its name.
+    Every other entity is a group of one."""
+    match e.kind:
+        case Kind.SONG | Kind.ALBUM:
+            first = next(iter(artists), "")
+            return f"{e.kind.value}:{query_key(core_title(e.name))}:{first}"
+        case Kind.PLAYLIST:
+            return f"playlist:{query_key(e.name)}"
+    return e.id
 
 
 def _names(ids: Iterable[str], by_id: Mapping[str, Entity]) -> str:
@@ -56,6 +72,13 @@ class Cards:
     def __init__(self, cards: Mapping[str, Card], version: int) -> None:
         self._cards = dict(cards)
         self.version = version
+        self.group_sizes: dict[str, int] = defaultdict(int)
+        for card in self._cards.values():
+            self.group_sizes[card.group or card.id] += 1
+
+    def versions(self, card: Card) -> int:
+        """How many entities share the card's version group (itself included)."""
+        return self.group_sizes.get(card.group or card.id, 1)
 
     def __len__(self) -> int:
         return len(self._cards)
@@ -83,9 +106,10 @@ class Cards:
             subtitle, related, label = cls._describe(e, by_id, out, into)
             genres = genres_of.get(e.id) or [g for a in out[RelType.PERFORMED_BY].get(e.id, [])
                                              for g in genres_of.get(a, [])]
+            artists = out[RelType.PERFORMED_BY].get(e.id) or out[RelType.BY].get(e.id, [])
             cards[e.id] = Card(e.id, e.kind, e.name, subtitle, e.popularity,
                                tuple(related[:RELATED_PER_CARD]), label,
-                               tuple(dict.fromkeys(genres)))
+                               tuple(dict.fromkeys(genres)), version_group(e, artists))
         return cls(cards, snapshot.version)
 
     @staticmethod

@@ -39,6 +39,7 @@ class Item(Struct, frozen=True, omit_defaults=True):
     related: list[RelatedItem] = []
     related_label: str = ""
     provenance: list[Provenance] | None = None  # with debug=true
+    other_versions: int = 0  # versions of this work in the catalog besides this one
 
 
 class Interpretation(Struct, frozen=True, omit_defaults=True):

@@ -30,12 +30,13 @@ from threading import BoundedSemaphore
 from typing import Final
 
 from api import metrics, schemas
-from api.cards import Card
+from api.cards import Card, Cards
 from api.context import UserStats, build_context, source_features
 from api.eventlog import EventLog, SearchRecord
 from api.health import StoreHealth, is_outage
 from api.indexes import Indexes
 from api.learning import Learner, decision_json, query_class
+from api.page import PageItem, collapse_versions, follow_reading, followed
 from bandit import Context, Plan
 from graph.model import Kind
 from retrievers import ranker
@@ -151,13 +152,19 @@ class Searcher:
         plan = plan.with_unavailable(unavailable)
         lists = self._merge(plan, {r.name: r.candidates for r in runs.values()
                                    if r.status == "ok"}, probed)
-        fused = _after_the_similar(
-            self._rank(idx, lists, readings, user, limit, query_class(context)), readings)
+        answer = probed.get(FILLER, [])
+        if followed(readings) is not None:
+            lists = _with_answer(lists, answer[:limit])
+        ranked = follow_reading(self._rank(idx, lists, readings, user, limit,
+                                           query_class(context)),
+                                readings, idx.cards, text, {c.entity_id for c in answer})
+        page_items = collapse_versions(_after_the_similar(ranked, readings, idx.cards),
+                                       idx.cards, text)[:limit]
         degraded = not self.health.available() or any(
             r.name in idx.remote and r.status != "ok" and r.error != NO_SEEDS
             for r in runs.values())
         search_id = uuid.uuid4().hex
-        items = self._items(idx, fused, lists, debug)
+        items = self._items(idx, page_items, lists, debug)
         total_ms = (time.perf_counter() - started) * 1000
         page = schemas.SearchPage(
             search_id=search_id, query=text, items=items,
@@ -261,7 +268,7 @@ class Searcher:
                      if (card := idx.cards.get(c.entity_id)) is not None}
             query = ranker.Query(wanted, self.users.get(user)[1], cls)
             fused = learned.rank(lists, items, query, 4 * limit)
-        return [f for f in fused if f.entity_id in idx.cards][:limit]
+        return [f for f in fused if f.entity_id in idx.cards]
 
     def _run_stage(self, idx: Indexes, plan: Mapping[str, int], deadline: float,
                    call: Callable[[str, int], list[Candidate]],
@@ -331,10 +338,11 @@ class Searcher:
             self._in_flight.release()
 
     @staticmethod
-    def _items(idx: Indexes, fused: Sequence[Fused], lists: Mapping[str, list[Candidate]],
+    def _items(idx: Indexes, page: Sequence[PageItem], lists: Mapping[str, list[Candidate]],
                debug: bool) -> list[schemas.Item]:
         items = []
-        for pos, f in enumerate(fused):
+        for pos, item in enumerate(page):
+            f = item.fused
             card = idx.cards.get(f.entity_id)
             assert card is not None  # fused was filtered on the cards
             related = [_related(c) for c in (idx.cards.get(i) for i in card.related) if c] \
@@ -347,7 +355,8 @@ class Searcher:
             items.append(schemas.Item(
                 id=card.id, kind=card.kind.value, name=card.name, subtitle=card.subtitle,
                 score=round(f.score, 6), sources=sorted(f.sources), related=related,
-                related_label=card.related_label if related else "", provenance=provenance))
+                related_label=card.related_label if related else "", provenance=provenance,
+                other_versions=item.versions - 1))
         return items
 
     @staticmethod
@@ -364,17 +373,36 @@ class Searcher:
 SIMILAR_CONFIDENCE: Final = 0.5  # a "like X" reading this sure moves X below the similar ones
 
 
-def _after_the_similar(fused: list[Fused], readings: Sequence[Interpretation]) -> list[Fused]:
-    """"artists like X" asks for others than X: when that is the best reading, X itself goes
-    after the first RELATED_ON_TOP results (it stays on the page: the user may want it)."""
+def _after_the_similar(fused: list[Fused], readings: Sequence[Interpretation],
+                       cards: Cards) -> list[Fused]:
+    """"artists like X" / "songs like X" ask for others than X: when that is the best reading,
+    X itself (any version of it) goes after the first RELATED_ON_TOP results (it stays on the
+    page: the user may want it)."""
     best = readings[0] if readings else None
     if best is None or not best.similar or best.confidence < SIMILAR_CONFIDENCE:
         return fused
-    anchor = next((f for f in fused[:RELATED_ON_TOP] if f.entity_id == best.artist), None)
-    if anchor is None:
+    like = best.entity or best.artist  # "songs like <title>": the song; else the artist
+    card = cards.get(like) if like else None
+    group = (card.group or card.id) if card is not None else like
+
+    def is_like(f: Fused) -> bool:
+        c = cards.get(f.entity_id)
+        return f.entity_id == like or (c is not None and (c.group or c.id) == group)
+
+    anchors = [f for f in fused[:RELATED_ON_TOP] if is_like(f)]
+    if not anchors:
         return fused
-    rest = [f for f in fused if f is not anchor]
-    return [*rest[:RELATED_ON_TOP], anchor, *rest[RELATED_ON_TOP:]]
+    rest = [f for f in fused if f not in anchors]
+    return [*rest[:RELATED_ON_TOP], *anchors, *rest[RELATED_ON_TOP:]]
+
+
+def _with_answer(lists: dict[str, list[Candidate]],
+                 answer: Sequence[Candidate]) -> dict[str, list[Candidate]]:
+    """The structured answer of a reading the page follows joins the candidates whatever the
+    plan (it was computed anyway), after what the plan took of it."""
+    have = lists.get(FILLER, [])
+    seen = {c.entity_id for c in have}
+    return {**lists, FILLER: [*have, *(c for c in answer if c.entity_id not in seen)]}
 
 
 def _related(card: Card) -> schemas.RelatedItem:

@@ -87,6 +87,15 @@ def article_first(text: str) -> str:
     return f"{moved.group(2)} {moved.group(1)}" if moved else text
 
 
+_VERSION_PART: Final = re.compile(r"\s*[(\[][^)\]]*[)\]]")
+
+
+def core_title(name: str) -> str:
+    """What people type of a title: no "(feat. X)", "[Live]" or " - 2008 Remaster"."""
+    core = _VERSION_PART.sub("", name).split(" - ")[0].strip()
+    return core if any(ch.isalnum() for ch in core) else name
+
+
 @lru_cache(maxsize=1 << 16)
 def phonetic(token: str) -> str | None:
     """The Metaphone key of one normalized token, or None when it should not get one.

@@ -1,52 +1,56 @@
 """Query understanding: typed interpretations of a query, checked against the graph.
 
-"songs by adele" -> kind song, artist Adele. "tayler love" -> artist Taylor Swift plus one of her
-songs matching "love" ("Love Story"), checked on the PERFORMED_BY edge. "true crime podcast" ->
-kind podcast, text "true crime". "sad trap playlist" -> kind playlist, genre trap, text "sad".
-"90s rock" -> genre rock, years 1990-1999. "artists like adele" / "similar to adele" -> artists
-related to Adele (RELATED_TO, strongest first); "songs like adele" -> their top songs. Each
-interpretation has a confidence; the best ones
-become a structured search (this module is also a Retriever) and features for the bandit.
+"songs by adele" / "adele's songs" / "best of adele" -> kind song, artist Adele. "tayler love" ->
+artist Taylor Swift plus one of her songs matching "love" ("Love Story"), checked on the
+PERFORMED_BY edge; "<album> <artist>" reads as that album (BY) as well when one matches, so a
+name shared by a song and an album keeps both readings. "true crime podcast" / "podcasts about
+true crime" -> kind podcast, the category true crime when there is one (else text). "sad trap
+playlist" -> kind playlist, genre trap, text "sad". "90s rock" / "rock songs from the 90s" ->
+genre rock, years 1990-1999. "artists like adele" / "similar to adele" / "adele radio" ->
+artists related to Adele (RELATED_TO, strongest first); "songs like adele" -> their top songs;
+"songs like <title>" -> songs sharing the song's playlists, of its artist and related artists,
+in its genres. The intent words themselves are read by `retrievers.intent_words`.
+
+Each interpretation has a confidence; the best ones become a structured search (this module is
+also a Retriever) and features for the bandit and the ranker. `asked` marks a reading whose
+kind the query's words ask for ("songs", "podcasts", "like"), which the page then follows.
 
 Artist names are linked by a `Linker`: for every prefix and suffix of the query at once, the
 artists named like it. `fuzzy_linker` links through a fuzzy name index (typos, sound-alikes,
 spacing), accepting a link within a few edits for the span's length; with nothing injected,
-names must match exactly. A plain per-text `ArtistMatcher` is accepted too. Everything else is
-read once from the store into small in-process tables.
+names must match exactly. A plain per-text `ArtistMatcher` is accepted too. Song titles after
+"like" are linked the same way by a title linker (exact core titles without one). Everything
+else is read once from the store into small in-process tables (`retrievers.understand_tables`).
 """
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from itertools import chain, islice
 from typing import Final
 
 from rapidfuzz import fuzz, process
 
-from graph.model import Entity, Kind, RelType
+from graph.model import Entity, Kind
 from graph.store import GraphStore
 from retrievers.base import Candidate, Query
 from retrievers.fuzzy import FuzzyIndex
+from retrievers.intent_words import (
+    Intent,
+    query_words,
+    similar_kinds,
+    similar_spans,
+    split_intent,
+)
 from retrievers.memory import query_key
-from retrievers.normalize import article_first
+from retrievers.understand_tables import Tables, build_tables, songs_like
 
 ArtistMatcher = Callable[[str], list[tuple[str, float]]]
-# (spans, partial) -> per span [(artist id, link score 0..1)], accepted links only. `partial`
+# (spans, partial) -> per span [(entity id, link score 0..1)], accepted links only. `partial`
 # links a span to the first words of a name ("tayler" -> "Taylor Swift").
 Linker = Callable[[Sequence[str], bool], list[list[tuple[str, float]]]]
 
-KIND_WORDS: Final = {
-    "song": Kind.SONG, "songs": Kind.SONG, "track": Kind.SONG, "tracks": Kind.SONG,
-    "artist": Kind.ARTIST, "artists": Kind.ARTIST, "band": Kind.ARTIST, "singer": Kind.ARTIST,
-    "album": Kind.ALBUM, "albums": Kind.ALBUM, "lp": Kind.ALBUM,
-    "playlist": Kind.PLAYLIST, "playlists": Kind.PLAYLIST, "mix": Kind.PLAYLIST,
-    "podcast": Kind.PODCAST, "podcasts": Kind.PODCAST, "show": Kind.PODCAST,
-    "episode": Kind.EPISODE, "episodes": Kind.EPISODE, "genre": Kind.GENRE,
-}
-_DECADE = re.compile(r"^(?:(19|20)?(\d)0s|(19|20)(\d{2}))$")
 MIN_LINK: Final = 0.8  # matcher links below this score are not trusted
 MIN_SONG: Final = 75  # WRatio of the rest of the query against one of the artist's songs
 MAX_SPAN_WORDS: Final = 6  # artist names longer than this are left to the name retrievers
@@ -55,12 +59,11 @@ MAX_PARTIAL_WORDS: Final = 5  # "first name + song title" queries are short
 PARTIAL_FACTOR: Final = 0.85  # a partial name is weaker evidence than a whole one
 MAX_SCAN: Final = 3_000  # entities checked per reading for its kind and years
 MAX_TEXT_CHECKS: Final = 300  # of those, matched against the reading's leftover text
+SIMILAR_FACTOR: Final = 0.95  # a similarity reading is about as sure as its artist link
+TITLE_FACTOR: Final = 0.9  # "like <title>": a title is weaker evidence than an artist's name
+LEAD_FACTOR: Final = 0.9  # "best of X" read as X's songs: the words may be a title's
 # Words left over beside an artist name that name no song: "Count Basie and His Orchestra",
 # "Offspring, The". They are explained by the artist reading rather than matched to a title.
-# "like X", "similar to X", "sounds like X", after words that only say what is wanted.
-SIMILAR_LEAD: Final = frozenset({"music", "more", "stuff", "something", "bands", "singers",
-                                 "groups", "other", "some", "me", "give", "play", "find"})
-SIMILAR_FACTOR: Final = 0.95  # a similarity reading is about as sure as its artist link
 FILLER: Final = frozenset({"the", "a", "an", "and", "his", "her", "their", "with", "feat", "ft",
                            "featuring", "orchestra", "band", "group", "trio", "quartet",
                            "ensemble", "friends", "crew"})
@@ -71,13 +74,13 @@ def allowed_edits(n: int) -> int:
     return 0 if n <= 3 else 1 if n <= 7 else 2 if n <= 14 else 3
 
 
-def fuzzy_linker(index: FuzzyIndex) -> Linker:
-    """A Linker over a fuzzy name index (best an artist-only one): links within
-    `allowed_edits` of the span, scored by similarity but never below MIN_LINK."""
-    artists = frozenset({Kind.ARTIST})
+def fuzzy_linker(index: FuzzyIndex, kind: Kind = Kind.ARTIST) -> Linker:
+    """A Linker over a fuzzy name index, to names of `kind`: links within `allowed_edits` of
+    the span, scored by similarity but never below MIN_LINK."""
+    kinds = frozenset({kind})
 
     def link(spans: Sequence[str], partial: bool) -> list[list[tuple[str, float]]]:
-        found = index.link(spans, PARTIAL_LINKS if partial else 2, artists, partial=partial)
+        found = index.link(spans, PARTIAL_LINKS if partial else 2, kinds, partial=partial)
         return [[(m.entity_id, max(m.score, MIN_LINK)) for m in matches
                  if m.extra["edits"] <= allowed_edits(len(query_key(span)))]
                 for span, matches in zip(spans, found, strict=True)]
@@ -91,70 +94,16 @@ class Interpretation:
     genres: tuple[str, ...] = ()
     years: tuple[int, int] | None = None
     text: str = ""  # the words no structure explained
-    entity: str | None = None  # a single entity the whole query points at (artist + song)
-    similar: bool = False  # entities like `artist` (related artists, their songs), not it
+    entity: str | None = None  # a single entity the query points at (a song or an album)
+    similar: bool = False  # entities like `artist` (or like `entity`, a song), not it
     confidence: float = 0.0
     explanation: str = ""
-
-
-@dataclass(slots=True)
-class _Tables:
-    entities: dict[str, Entity] = field(default_factory=dict)
-    songs_by_artist: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    song_keys: dict[str, list[str]] = field(default_factory=dict)  # artist -> its songs' keys
-    by_genre: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    genre_keys: dict[str, str] = field(default_factory=dict)  # normalized name -> genre id
-    by_kind: dict[Kind, list[str]] = field(default_factory=lambda: defaultdict(list))
-    artist_keys: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    related: dict[str, list[str]] = field(default_factory=dict)  # artist -> related, strongest
-    text_keys: dict[str, str] = field(default_factory=dict)  # filled as readings need them
-
-
-def _tables(store: GraphStore) -> _Tables:
-    t = _Tables(entities={e.id: e for e in store.iter_entities()})
-    for e in t.entities.values():
-        t.by_kind[e.kind].append(e.id)
-        if e.kind is Kind.GENRE:
-            t.genre_keys.setdefault(query_key(e.name), e.id)
-        elif e.kind is Kind.ARTIST:
-            for name in dict.fromkeys(query_key(n) for n in (e.name, *e.aliases)):
-                t.artist_keys[name].append(e.id)
-    weights: dict[str, dict[str, float]] = defaultdict(dict)
-    for rel in store.iter_relations():
-        if rel.type is RelType.RELATED_TO and rel.src != rel.dst:
-            w = rel.props.get("weight")
-            weight = float(w) if isinstance(w, int | float) else 0.5
-            for a, b in ((rel.src, rel.dst), (rel.dst, rel.src)):  # either direction
-                weights[a][b] = max(weights[a].get(b, 0.0), weight)
-        elif rel.type is RelType.PERFORMED_BY:
-            t.songs_by_artist[rel.dst].append(rel.src)
-        elif rel.type is RelType.IN_GENRE:
-            t.by_genre[rel.dst].append(rel.src)
-    for lists in (t.songs_by_artist, t.by_genre, t.by_kind):
-        for ids in lists.values():
-            ids.sort(key=lambda i: (-t.entities[i].popularity, i))
-    t.related = {a: sorted(w, key=lambda b: (-w[b], -t.entities[b].popularity, b))
-                 for a, w in weights.items()}
-    t.song_keys = {a: [query_key(t.entities[s].name) for s in songs]
-                   for a, songs in t.songs_by_artist.items()}
-    return t
+    asked: bool = False  # the query's own words ask for `kinds` ("songs", "like")
 
 
 def _year(entity: Entity) -> int | None:
     date = entity.extra.get("release_date")
     return int(str(date)[:4]) if date else None
-
-
-def _decade(word: str) -> tuple[int, int] | None:
-    m = _DECADE.match(word)
-    if m is None:
-        return None
-    if m[4] is not None:  # a year: 1994
-        year = int(m[3] + m[4])
-        return year, year
-    century = m[1] or ("20" if m[2] in "012" else "19")
-    start = int(century + m[2] + "0")
-    return start, start + 9
 
 
 def _splits(words: list[str]) -> list[tuple[list[str], list[str]]]:
@@ -173,8 +122,8 @@ class QueryUnderstanding:
     name = "understand"
 
     def __init__(self, store: GraphStore, artist_matcher: ArtistMatcher | None = None, *,
-                 linker: Linker | None = None) -> None:
-        self.t = _tables(store)
+                 linker: Linker | None = None, titles: Linker | None = None) -> None:
+        self.t: Tables = build_tables(store)
         if linker is not None:
             self.link: Linker = linker
         elif artist_matcher is not None:
@@ -186,11 +135,15 @@ class QueryUnderstanding:
             self.link = per_span
         else:
             self.link = self._exact_links
+        self.link_title: Linker = titles or self._exact_titles
 
     def _exact_links(self, spans: Sequence[str], partial: bool) -> list[list[tuple[str, float]]]:
         if partial:
             return [[] for _ in spans]
         return [[(i, 1.0) for i in self.t.artist_keys.get(query_key(s), [])[:3]] for s in spans]
+
+    def _exact_titles(self, spans: Sequence[str], partial: bool) -> list[list[tuple[str, float]]]:
+        return [[(i, 1.0) for i in self.t.title_keys.get(query_key(s), [])[:2]] for s in spans]
 
     def kind_of(self, entity_id: str) -> Kind | None:
         e = self.t.entities.get(entity_id)
@@ -198,11 +151,18 @@ class QueryUnderstanding:
 
     def interpret(self, text: str) -> list[Interpretation]:
         """Interpretations, most confident first (empty when no structure was found)."""
-        words = query_key(article_first(text)).split()
-        similar = self._similar(words)
-        kinds = frozenset(KIND_WORDS[w] for w in words if w in KIND_WORDS)
-        years = next((d for w in words if (d := _decade(w)) is not None), None)
-        rest = [w for w in words if w not in KIND_WORDS and _decade(w) is None and w != "by"]
+        words = query_words(text)
+        intent = split_intent(words)
+        found = self._similar(words) + self._structured(intent)
+        if intent.lead and not intent.kinds:  # "best of X", "play X": X's songs, probably
+            songs = replace(intent, kinds=frozenset({Kind.SONG}), lead=False)
+            found += [replace(r, confidence=r.confidence * LEAD_FACTOR, asked=False)
+                      for r in self._structured(songs) if r.artist and not r.entity]
+        return sorted(found, key=lambda i: -i.confidence)
+
+    def _structured(self, intent: Intent) -> list[Interpretation]:
+        kinds, years, rest = intent.kinds, intent.years, list(intent.words)
+        asked = bool(kinds)
         genres, without = self._genres(rest)
         # An artist name may hold genre words ("Hot Hot Heat"): try it whole first, unless the
         # genres are all there is ("chillout", "hip hop": a genre, even if some artist is so
@@ -216,32 +176,32 @@ class QueryUnderstanding:
                 found.append(Interpretation(
                     kinds, None, genres, years, " ".join(without),
                     confidence=0.3 + 0.2 * structure - 0.05 * len(without),
-                    explanation=self._explain(kinds, None, genres, years)))
-        return sorted(similar + found, key=lambda i: -i.confidence)
+                    explanation=self._explain(kinds, None, genres, years), asked=asked))
+        return [replace(r, asked=asked) for r in found]
 
     def _similar(self, words: list[str]) -> list[Interpretation]:
-        """"artists like X", "similar to X", "songs like X": X linked as a whole artist name
-        after the similarity words, with only kind and lead words before them."""
-        for i, w in enumerate(words[:4]):
-            if w not in ("like", "similar", "sounds", "sound"):
-                continue
-            cut = i + 1 + (w in ("sounds", "sound") or (w == "similar" and words[i + 1:i + 2]
-                                                         == ["to"]))
-            head, name = words[:i], words[cut:]
-            if w in ("sounds", "sound") and words[i + 1:i + 2] != ["like"]:
-                return []
-            if not name or len(name) > MAX_SPAN_WORDS or any(
-                    h not in KIND_WORDS and h not in SIMILAR_LEAD for h in head):
-                return []
-            kinds = frozenset(KIND_WORDS[h] for h in head if h in KIND_WORDS) or frozenset(
-                {Kind.ARTIST})
-            links = self.link([" ".join(name)], False)[0]
-            return [Interpretation(kinds, artist, confidence=score * SIMILAR_FACTOR,
-                                   similar=True,
-                                   explanation=f"like {self.t.entities[artist].name} "
-                                   "(RELATED_TO)")
-                    for artist, score in links[:2] if self.t.related.get(artist)]
-        return []
+        """"artists like X", "similar to X", "X radio", "songs like X": X linked as a whole
+        artist name, or as a song title ("songs like <title>")."""
+        spans = similar_spans(words)
+        if spans is None or not spans[1] or len(spans[1]) > MAX_SPAN_WORDS:
+            return []
+        head, name = spans
+        kinds = similar_kinds(head)
+        text = " ".join(name)
+        out = [Interpretation(kinds, artist, confidence=score * SIMILAR_FACTOR, similar=True,
+                              explanation=f"like {self.t.entities[artist].name} (RELATED_TO)",
+                              asked=True)
+               for artist, score in self.link([text], False)[0][:2] if self.t.related.get(artist)]
+        if out:  # a linked artist's name wins over a song of that title
+            return out
+        for song, score in self.link_title([text], False)[0][:1]:
+            artists = self.t.artists_of.get(song, [])
+            out.append(Interpretation(
+                kinds, artists[0] if artists else None, entity=song,
+                confidence=score * TITLE_FACTOR * (1.0 if Kind.SONG in kinds else 0.9),
+                similar=True, asked=True,
+                explanation=f"like {self.t.entities[song].name!r} (shared playlists, artists)"))
+        return out
 
     def _genres(self, words: list[str]) -> tuple[tuple[str, ...], list[str]]:
         """Longest genre names first ("dance pop" before "pop"); returns the rest of the words."""
@@ -294,16 +254,23 @@ class QueryUnderstanding:
             conf = score * (0.9 if kinds else 0.8) * (0.95 if rest else 1.0)
             return [Interpretation(kinds, artist, genres, years, "", confidence=conf,
                                    explanation=self._explain(kinds, artist, genres, years))]
-        keys = self.t.song_keys.get(artist, [])
         title = " ".join(rest)
-        best = process.extractOne(title, keys, scorer=fuzz.WRatio, score_cutoff=MIN_SONG)
-        if best is None:
-            return []
-        song = self.t.songs_by_artist[artist][best[2]]
-        return [Interpretation(frozenset({Kind.SONG}), artist, genres, years, "", entity=song,
-                               confidence=score * best[1] / 100,
-                               explanation=f"{self.t.entities[song].name!r} by {name} "
-                               "(PERFORMED_BY)")]
+        out = []
+        for kind, keys, ids, edge in (
+                (Kind.SONG, self.t.song_keys, self.t.songs_by_artist, "PERFORMED_BY"),
+                (Kind.ALBUM, self.t.album_keys, self.t.albums_by_artist, "BY")):
+            if kinds and kind not in kinds:
+                continue
+            best = process.extractOne(title, keys.get(artist, []), scorer=fuzz.WRatio,
+                                      score_cutoff=MIN_SONG)
+            if best is None:
+                continue
+            entity = ids[artist][best[2]]
+            out.append(Interpretation(
+                frozenset({kind}), artist, genres, years, "", entity=entity,
+                confidence=score * best[1] / 100,
+                explanation=f"{self.t.entities[entity].name!r} by {name} ({edge})"))
+        return out
 
     def _explain(self, kinds: frozenset[Kind], artist: str | None, genres: tuple[str, ...],
                  years: tuple[int, int] | None) -> str:
@@ -323,16 +290,30 @@ class QueryUnderstanding:
     def from_readings(self, readings: Sequence[Interpretation], query: Query,
                       k: int) -> list[Candidate]:
         """The structured search for readings already made (see `interpret`): the best two,
-        each entity scored by its reading's confidence, decaying with its place."""
+        each entity scored by its reading's confidence, decaying with its place. When the best
+        reading asks for a kind and nothing satisfies it ("jazz podcasts" with no podcast in
+        jazz), its kind's entities that mention the rest of it, or its most popular ones."""
         out: dict[str, Candidate] = {}
         for reading in readings[:2]:
             for rank, eid in enumerate(self._entities_for(reading, query.kinds, k)):
                 score = reading.confidence / (1 + 0.1 * rank)
                 if eid not in out or out[eid].score < score:
                     out[eid] = Candidate(eid, score, self.name, reading.explanation)
+        if not out and readings and readings[0].asked and readings[0].kinds:
+            best = readings[0]
+            words = [self.t.entities[g].name for g in best.genres] + [best.text]
+            for text in (query_key(" ".join(words)), ""):
+                looser = Interpretation(best.kinds, text=text, confidence=best.confidence / 2,
+                                        explanation=f"{best.explanation} (nothing matched all)")
+                found = self._entities_for(looser, query.kinds, k)
+                if found:
+                    return [Candidate(e, looser.confidence / (1 + 0.1 * r), self.name,
+                                      looser.explanation) for r, e in enumerate(found)]
         return sorted(out.values(), key=lambda c: (-c.score, c.entity_id))[:k]
 
     def _pool(self, r: Interpretation) -> Sequence[str]:
+        if r.similar and r.entity is not None and Kind.SONG in r.kinds:
+            return songs_like(self.t, r.entity)
         if r.similar and r.artist is not None:
             related = self.t.related.get(r.artist, [])
             if Kind.SONG in r.kinds:  # "songs like X": the related artists' top songs, mixed
@@ -343,13 +324,20 @@ class QueryUnderstanding:
         if r.entity is not None:
             return [r.entity]
         if r.artist is not None:
-            songs = self.t.songs_by_artist.get(r.artist, [])[:MAX_SCAN] if (
-                Kind.SONG in r.kinds or not r.kinds) else []
-            return [r.artist, *songs] if not r.kinds or Kind.ARTIST in r.kinds else songs
+            pool = [r.artist] if not r.kinds or Kind.ARTIST in r.kinds else []
+            if not r.kinds or Kind.SONG in r.kinds:
+                pool += self.t.songs_by_artist.get(r.artist, [])[:MAX_SCAN]
+            if Kind.ALBUM in r.kinds:
+                pool += self.t.albums_by_artist.get(r.artist, [])
+            return pool
         # At most MAX_SCAN are read: a kind's list holds every entity of that kind (copying it
         # cost ~4 ms for "songs"); kinds in name order, so the pool is the same in every process.
-        lists = ([self.t.by_genre.get(g, []) for g in r.genres] if r.genres else
-                 [self.t.by_kind[kind] for kind in sorted(r.kinds)])
+        if r.genres:
+            lists = [self.t.by_genre_kind.get((g, kind), []) for g in r.genres
+                     for kind in sorted(r.kinds)] if r.kinds else [
+                self.t.by_genre.get(g, []) for g in r.genres]
+        else:
+            lists = [self.t.by_kind[kind] for kind in sorted(r.kinds)]
         return list(islice(chain.from_iterable(lists), MAX_SCAN))
 
     def _entities_for(self, r: Interpretation, wanted: frozenset[Kind], k: int) -> list[str]:

@@ -302,3 +302,23 @@ def test_artists_like_x_puts_related_artists_before_x(client: TestClient[Any]) -
     assert "ar:u2" not in ids[:3]
     assert "understand" in page["items"][0]["sources"] or any(
         "understand" in i["sources"] for i in page["items"][:3])
+
+
+def test_the_page_follows_an_asked_reading(client: TestClient[Any]) -> None:
+    """"songs by tayler swift": Taylor Swift leads, then her songs, before anything else;
+    "rock playlists": playlists first; every song title appears once."""
+    items = search(client, "songs by tayler swift", limit=10)["items"]
+    assert items[0]["id"] == "ar:taylor-swift"
+    # the fixture holds 6 of her songs: all of them next, and songs only after them
+    assert [("Taylor Swift" in i["subtitle"], i["kind"]) for i in items[1:7]] == [
+        (True, "song")] * 6
+    assert {i["kind"] for i in items[1:]} == {"song"}
+    playlists = search(client, "rock playlists", limit=5)["items"]
+    assert [i["kind"] for i in playlists[:2]] == ["playlist", "playlist"]
+
+
+def test_versions_of_a_song_appear_once(client: TestClient[Any]) -> None:
+    items = search(client, "lover taylor swift", limit=10)["items"]
+    keys = [(i["kind"], i["name"].split(" (")[0].split(" - ")[0].lower()) for i in items]
+    assert len(keys) == len(set(keys))
+    assert {"song", "album"} <= {k for k, name in keys[:3] if name == "lover"}

@@ -9,7 +9,8 @@ from graph.memory_store import MemoryStore
 from graph.model import Entity, Kind
 from retrievers.base import Query
 from retrievers.fuzzy import FuzzyIndex
-from retrievers.understand import QueryUnderstanding, _decade, allowed_edits, fuzzy_linker
+from retrievers.intent_words import decade as _decade
+from retrievers.understand import QueryUnderstanding, allowed_edits, fuzzy_linker
 
 
 def test_decades_and_years() -> None:
@@ -149,3 +150,86 @@ def test_songs_like_x_are_songs_of_its_related_artists(memory_catalog: MemorySto
     performers = {r.dst for c in songs for r in memory_catalog.relations(c.entity_id)
                   if r.type.value == "PERFORMED_BY"}
     assert "ar:the-beatles" not in performers
+
+
+@pytest.mark.parametrize("text", ["songs by taylor swift", "taylor swift's songs",
+                                  "Taylor Swift tracks", "taylor swift music",
+                                  "taylor swift hits"])
+def test_phrasings_of_an_artists_songs(memory_catalog: MemoryStore, text: str) -> None:
+    [best, *_] = _linked(memory_catalog).interpret(text)
+    assert (best.kinds, best.artist, best.asked) == ({Kind.SONG}, "ar:taylor-swift", True)
+
+
+def test_best_of_x_reads_as_x_songs_but_does_not_ask(memory_catalog: MemoryStore) -> None:
+    """"best of X" is probably X's songs, but the words may be a title's: no page-deciding
+    kind, and the plain artist reading stays beside it."""
+    readings = _linked(memory_catalog).interpret("best of u2")
+    songs = [r for r in readings if r.kinds == {Kind.SONG} and r.artist == "ar:u2"]
+    assert songs
+    assert not songs[0].asked
+    assert not readings[0].asked
+
+
+@pytest.mark.parametrize("text", ["u2 radio", "u2 similar artists", "similar to u2",
+                                  "bands like U2"])
+def test_similarity_phrasings(memory_catalog: MemoryStore, text: str) -> None:
+    [best, *_] = _linked(memory_catalog).interpret(text)
+    assert (best.similar, best.artist, best.kinds, best.asked) == (
+        True, "ar:u2", {Kind.ARTIST}, True)
+
+
+def test_songs_like_a_title_are_other_songs_in_its_genres(memory_catalog: MemoryStore) -> None:
+    """"songs like <title>" links the title to a song and answers with songs sharing its
+    playlists or artists, in its genres, never the song itself."""
+    u = _linked(memory_catalog)
+    [best, *_] = u.interpret("songs like back in black")
+    assert best.similar
+    assert best.entity == "so:08mG3Y1vljYA6bvDt4Wqkj"
+    songs = [c.entity_id for c in u.from_readings([best], Query("songs like back in black"), 10)]
+    assert songs
+    assert best.entity not in songs
+    rels = list(memory_catalog.iter_relations())
+    lists = {r.src for r in rels if r.type.value == "CONTAINS" and r.dst == best.entity}
+    near = {"ar:ac-dc"} | {r.dst for r in rels if r.type.value == "RELATED_TO"
+                           and r.src == "ar:ac-dc"}
+    for song in songs:  # shares a playlist with it, or is by its artist or a related one
+        assert any((r.type.value == "CONTAINS" and r.src in lists and r.dst == song)
+                   or (r.type.value == "PERFORMED_BY" and r.src == song and r.dst in near)
+                   for r in rels), song
+    genres = u.t.song_genres(best.entity)
+    assert all(u.t.song_genres(s) & genres for s in songs)
+
+
+def test_album_and_song_of_one_name_are_both_read(memory_catalog: MemoryStore) -> None:
+    """"lover taylor swift": the album "Lover" and the song "Lover (Remix)" both stay."""
+    readings = _linked(memory_catalog).interpret("lover taylor swift")
+    kinds = {next(iter(r.kinds)) for r in readings if r.entity}
+    assert kinds == {Kind.SONG, Kind.ALBUM}
+    [album] = [r for r in readings if Kind.ALBUM in r.kinds and r.entity]
+    assert album.entity == "al:1NAmidJlEaVgA3MpcPFYGq"
+
+
+def test_genre_and_category_readings_follow_subgenres(memory_catalog: MemoryStore) -> None:
+    u = _linked(memory_catalog)
+    [rock, *_] = u.interpret("rock playlists")
+    assert (rock.kinds, rock.genres, rock.asked) == ({Kind.PLAYLIST}, ("g:rock",), True)
+    found = {c.entity_id for c in u.retrieve(Query("rock playlists"), 10)}
+    assert found == {"pl:1bMYfBHYBCRHY5LGkjlpSy", "pl:37i9dQZF1DWXRqgorJj26U"}
+    [arts, *_] = u.interpret("podcasts about arts")
+    assert (arts.kinds, arts.genres) == ({Kind.PODCAST}, ("g:arts",))
+    assert {c.entity_id for c in u.retrieve(Query("podcasts about arts"), 10)} >= {
+        "po:261", "po:404"}
+    [decade, *_] = u.interpret("rock songs from the 80s")
+    assert (decade.genres, decade.years) == (("g:rock",), (1980, 1989))
+
+
+def test_intent_words_alone_and_readings_nothing_satisfies(memory_catalog: MemoryStore) -> None:
+    """Queries of intent words only, a subject that does not exist, or a genre no entity of the
+    asked kind is in: the asked kind's entities, never nothing."""
+    u = _linked(memory_catalog)
+    for text, kind in (("songs", Kind.SONG), ("podcasts", Kind.PODCAST),
+                       ("songs by nobodyatall", Kind.SONG), ("britpop podcasts", Kind.PODCAST)):
+        found = u.retrieve(Query(text), 5)
+        assert found, text
+        assert {u.kind_of(c.entity_id) for c in found} == {kind}, text
+    assert u.interpret("like") == [] or not u.interpret("like")[0].similar

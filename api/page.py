@@ -1,0 +1,98 @@
+"""Shaping the ranked list into a page: follow the query's reading, collapse versions of a work.
+
+- **The page follows the reading.** When the best reading asks for a kind ("songs by X",
+  "artists like X", "trap playlists") with confidence at least FOLLOW_CONFIDENCE, entities of
+  that kind come first, in the ranker's order: first those the reading's structured answer
+  holds (they satisfy its constraints: his songs, the genre's playlists), then the others.
+  Two kinds of item may still lead: the entity the reading is about ("Van Morrison" before his
+  songs; not for "like X", where X is what the user does *not* ask for) and an entity whose
+  name is the whole query ("Love Songs", a playlist).
+- **Versions collapse.** One song title by one artist (remasters, live takes, the same song on
+  six albums), one album name by one artist and one playlist name appear once: the most popular
+  version among the candidates, at the place of the best-ranked one, with the number of versions
+  the catalog holds. A query that names a version ("live", "2011 remaster") keeps the versions
+  it names apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from api.cards import Cards
+from retrievers.fusion import Fused
+from retrievers.memory import query_key
+from retrievers.normalize import core_title
+from retrievers.understand import Interpretation
+
+FOLLOW_CONFIDENCE: Final = 0.45  # a reading this sure decides the kind at the top of the page
+EXACT_LEADERS: Final = 2  # entities named exactly like the query that keep their place on top
+
+
+@dataclass(frozen=True, slots=True)
+class PageItem:
+    fused: Fused
+    versions: int = 1  # entities in the catalog that are versions of this one (itself included)
+
+
+def followed(readings: Sequence[Interpretation]) -> Interpretation | None:
+    """The reading the page follows, if any."""
+    best = readings[0] if readings else None
+    if best is None or not best.asked or not best.kinds or best.confidence < FOLLOW_CONFIDENCE:
+        return None
+    return best
+
+
+def follow_reading(fused: list[Fused], readings: Sequence[Interpretation], cards: Cards,
+                   query: str, answer: Collection[str]) -> list[Fused]:
+    """Leaders, then the entities that satisfy the reading (`answer`: its structured answer,
+    checked against the graph), then the rest of the asked kind, then everything else; each
+    tier in the ranker's order."""
+    best = followed(readings)
+    if best is None:
+        return fused
+    key = query_key(query)
+    leaders = [f for f in fused if (c := cards.get(f.entity_id)) is not None
+               and query_key(c.name) == key][:EXACT_LEADERS]
+    if not best.similar and best.artist is not None:
+        leaders += [f for f in fused if f.entity_id == best.artist][:1]
+    tiers: list[list[Fused]] = [leaders, [], [], []]
+    lead = {f.entity_id for f in leaders}
+    for f in fused:
+        if f.entity_id in lead:
+            continue
+        card = cards.get(f.entity_id)
+        wanted = card is not None and card.kind in best.kinds
+        tiers[1 if wanted and f.entity_id in answer else 2 if wanted else 3].append(f)
+    return [f for tier in tiers for f in tier]
+
+
+def collapse_versions(fused: Sequence[Fused], cards: Cards, query: str) -> list[PageItem]:
+    words = set(query_key(query).split())
+    groups: dict[str, list[Fused]] = {}
+    for f in fused:
+        card = cards.get(f.entity_id)
+        if card is None:
+            continue
+        group = card.group or card.id
+        if words & _version_words(card.name):
+            group = card.id  # the query names this version: it stands alone
+        groups.setdefault(group, []).append(f)
+    out = []
+    for group, members in groups.items():  # in the order of each group's best-ranked member
+        best = max(members, key=lambda f: (_popularity(cards, f), -members.index(f)))
+        card = cards.get(best.entity_id)
+        versions = cards.versions(card) if card is not None and group != card.id else 1
+        out.append(PageItem(Fused(best.entity_id, members[0].score, best.sources), versions))
+    return out
+
+
+def _popularity(cards: Cards, f: Fused) -> float:
+    card = cards.get(f.entity_id)
+    return card.popularity if card is not None else 0.0
+
+
+def _version_words(name: str) -> set[str]:
+    """The words of a name beyond its core title: "remaster", "2011", "live", "acoustic"."""
+    return set(query_key(name).split()) - set(query_key(core_title(name)).split())
