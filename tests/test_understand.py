@@ -157,7 +157,8 @@ def test_songs_like_x_are_songs_of_its_related_artists(memory_catalog: MemorySto
                                   "taylor swift hits"])
 def test_phrasings_of_an_artists_songs(memory_catalog: MemoryStore, text: str) -> None:
     [best, *_] = _linked(memory_catalog).interpret(text)
-    assert (best.kinds, best.artist, best.asked) == ({Kind.SONG}, "ar:taylor-swift", True)
+    assert (best.kinds, best.artist, best.asked) == (
+        frozenset({Kind.SONG}), "ar:taylor-swift", True)
 
 
 def test_best_of_x_reads_as_x_songs_but_does_not_ask(memory_catalog: MemoryStore) -> None:
@@ -175,7 +176,7 @@ def test_best_of_x_reads_as_x_songs_but_does_not_ask(memory_catalog: MemoryStore
 def test_similarity_phrasings(memory_catalog: MemoryStore, text: str) -> None:
     [best, *_] = _linked(memory_catalog).interpret(text)
     assert (best.similar, best.artist, best.kinds, best.asked) == (
-        True, "ar:u2", {Kind.ARTIST}, True)
+        True, "ar:u2", frozenset({Kind.ARTIST}), True)
 
 
 def test_songs_like_a_title_are_other_songs_in_its_genres(memory_catalog: MemoryStore) -> None:
@@ -212,11 +213,11 @@ def test_album_and_song_of_one_name_are_both_read(memory_catalog: MemoryStore) -
 def test_genre_and_category_readings_follow_subgenres(memory_catalog: MemoryStore) -> None:
     u = _linked(memory_catalog)
     [rock, *_] = u.interpret("rock playlists")
-    assert (rock.kinds, rock.genres, rock.asked) == ({Kind.PLAYLIST}, ("g:rock",), True)
+    assert (rock.kinds, rock.genres, rock.asked) == (frozenset({Kind.PLAYLIST}), ("g:rock",), True)
     found = {c.entity_id for c in u.retrieve(Query("rock playlists"), 10)}
     assert found == {"pl:1bMYfBHYBCRHY5LGkjlpSy", "pl:37i9dQZF1DWXRqgorJj26U"}
     [arts, *_] = u.interpret("podcasts about arts")
-    assert (arts.kinds, arts.genres) == ({Kind.PODCAST}, ("g:arts",))
+    assert (arts.kinds, arts.genres) == (frozenset({Kind.PODCAST}), ("g:arts",))
     assert {c.entity_id for c in u.retrieve(Query("podcasts about arts"), 10)} >= {
         "po:261", "po:404"}
     [decade, *_] = u.interpret("rock songs from the 80s")
