@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Final, Literal
 
@@ -270,6 +271,16 @@ class EventLog:
             "WITH o OPTIONAL MATCH (s:Search {id: $sid}) SET s.settled = true "
             "RETURN o.seq AS seq", params, database_=self.store.database)
         return int(records[0]["seq"]) if records else None
+
+    def claim(self, key: str, at: float) -> bool:
+        """True for the one caller, of every process, that first claims `key` (a one-time
+        job such as the warm start); the marker stays, so the job is not claimed again."""
+        token = uuid.uuid4().hex
+        records, _, _ = self.store.driver.execute_query(
+            "MERGE (m:Meta {key: $key}) ON CREATE SET m.claimed_at = $at, m.token = $token "
+            "RETURN m.token = $token AS mine", {"key": key, "at": at, "token": token},
+            database_=self.store.database)
+        return bool(records[0]["mine"])
 
     def outcomes_after(self, seq: int, limit: int = 2000) -> list[tuple[int, bytes]]:
         records, _, _ = self.store.driver.execute_query(

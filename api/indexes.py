@@ -83,8 +83,7 @@ def build_indexes(store: Neo4jStore, *, memory: MemoryRetriever | None = None,
     artists = FuzzyIndex.from_entities([e for e in snap.entities if e.kind is Kind.ARTIST],
                                        snap.version)
     # QueryUnderstanding reads only iter_entities/iter_relations, which a snapshot offers.
-    understand = QueryUnderstanding(cast(GraphStore, snap), linker=fuzzy_linker(artists),
-                                    titles=fuzzy_linker(fuzzy, Kind.SONG))
+    understand = QueryUnderstanding(cast(GraphStore, snap), linker=fuzzy_linker(artists))
     timed("understand", t)
     t = time.perf_counter()
     predicted, kinds = predicted_queries(snap)

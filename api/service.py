@@ -19,6 +19,7 @@ from api.indexes import Indexes, build_indexes
 from api.learning import Learner, action_space
 from api.search import Searcher
 from api.settings import Settings
+from api.warmstart import lessons, warm_start
 from bandit import RewardConfig
 from graph.connect import open_store
 from graph.neo4j_store import Neo4jStore
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 MEMORY_SYNC_S: Final = 1.0  # how often feedback from other processes reaches this one's memory
 LEARN_SYNC_S: Final = 0.5  # how often this process applies the shared log's new outcomes
 SETTLE_S: Final = 5.0  # how often searches whose feedback window closed are settled
+WARM_START_KEY: Final = "warm-start"
 
 
 class NotReady(RuntimeError):
@@ -190,13 +192,27 @@ class Service:
             self.learner = self._learner(built)
             self.learner.start()
             learner = self.learner
-            self.searcher = Searcher(
+            searcher = Searcher(
                 self._built, learner,
                 (lambda: learner.ranker) if self.settings.ranker == "learned" else lambda: None,
                 self.events, self.health, self.users,
                 deadline_ms=self.settings.search_deadline_ms, clock=self.clock)
+            self._warm_start(searcher, built)
+            self.searcher = searcher
         self.load_error = ""
         log.info("serving catalog version %d", built.version)
+
+
+    def _warm_start(self, searcher: Searcher, built: Indexes) -> None:
+        """On a catalog with no learning state, learn what the catalog implies before serving
+        (one process claims it; the others learn its outcomes from the log)."""
+        learner = self.learner
+        per_class = self.settings.warm_start
+        if learner is None or per_class <= 0 or learner.seq > 0 or \
+                not self.events.claim(WARM_START_KEY, self.clock()):
+            return
+        warm_start(searcher, learner, lessons(built.understand.t, per_class=per_class),
+                   self.clock)
 
 
 def _freeze_heap() -> None:

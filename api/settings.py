@@ -44,6 +44,9 @@ class Settings:
     cache_entries: int = 10_000  # repeated queries' source answers kept per worker; 0: off
     cache_ttl_s: float = 300.0  # how long one such answer is reused at most
     fulltext: str = "local"  # in-process Tantivy index; "neo4j": the store's Lucene index
+    # Queries per class learned from the catalog itself before the first user, when the log
+    # holds no learning state yet (api.warmstart); 0: start untrained.
+    warm_start: int = 80
 
     def __post_init__(self) -> None:
         if self.fulltext not in FULLTEXT_MODES:

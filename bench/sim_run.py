@@ -35,7 +35,7 @@ SETTLE_EVERY: Final = 20  # intents between sweeps for searches whose window clo
 READY_S: Final = 900.0
 # Generous, so that a loaded machine does not drop store-backed sources: the figures are about
 # what each plan finds, not about latency.
-SIM_SETTINGS: Final = Settings(rate_limit_per_minute=0, search_deadline_ms=10_000)
+SIM_SETTINGS: Final = Settings(rate_limit_per_minute=0, search_deadline_ms=10_000, warm_start=0)
 LEARNING_LABELS: Final = ("Search", "Feedback", "Outcome", "PolicyState", "Query")
 
 
@@ -93,8 +93,8 @@ def clear_learning(store: Neo4jStore) -> None:
                 database_=store.database)
             if not records or records[0]["n"] == 0:
                 break
-    store.driver.execute_query("MATCH (m:Meta {key: 'outcomes'}) DETACH DELETE m",
-                               database_=store.database)
+    store.driver.execute_query("MATCH (m:Meta) WHERE m.key IN ['outcomes', 'warm-start'] "
+                               "DETACH DELETE m", database_=store.database)
 
 
 def first_relevant(ids: Sequence[str], relevant: frozenset[str], cutoff: int = PAGE) -> float:

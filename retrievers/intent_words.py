@@ -83,7 +83,10 @@ def split_intent(words: list[str]) -> Intent:
     n = 0
     while n < len(rest) - 1 and rest[n] in LEAD:
         n += 1
-    return Intent(tuple(rest[n:]), kinds, years, lead=n > 0)
+    end = len(rest)
+    while kinds and end > n + 1 and rest[end - 1] in LEAD:  # "X greatest hits", "X top songs"
+        end -= 1
+    return Intent(tuple(rest[n:end]), kinds, years, lead=n > 0)
 
 
 def similar_spans(words: list[str]) -> tuple[list[str], list[str]] | None:

@@ -18,9 +18,10 @@ kind the query's words ask for ("songs", "podcasts", "like"), which the page the
 Artist names are linked by a `Linker`: for every prefix and suffix of the query at once, the
 artists named like it. `fuzzy_linker` links through a fuzzy name index (typos, sound-alikes,
 spacing), accepting a link within a few edits for the span's length; with nothing injected,
-names must match exactly. A plain per-text `ArtistMatcher` is accepted too. Song titles after
-"like" are linked the same way by a title linker (exact core titles without one). Everything
-else is read once from the store into small in-process tables (`retrievers.understand_tables`).
+names must match exactly. A plain per-text `ArtistMatcher` is accepted too. A song title
+after "like" links by its core title ("Hotel California - 2013 Remaster": "hotel california"),
+exactly or, failing that, within a small edit distance. Everything else is read once from
+the store into small in-process tables (`retrievers.understand_tables`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ PARTIAL_FACTOR: Final = 0.85  # a partial name is weaker evidence than a whole o
 MAX_SCAN: Final = 3_000  # entities checked per reading for its kind and years
 MAX_TEXT_CHECKS: Final = 300  # of those, matched against the reading's leftover text
 SIMILAR_FACTOR: Final = 0.95  # a similarity reading is about as sure as its artist link
+NEAR_TITLE: Final = 88  # Indel ratio a misspelled title after "like" needs
 TITLE_FACTOR: Final = 0.9  # "like <title>": a title is weaker evidence than an artist's name
 LEAD_FACTOR: Final = 0.9  # "best of X" read as X's songs: the words may be a title's
 # Words left over beside an artist name that name no song: "Count Basie and His Orchestra",
@@ -122,7 +124,7 @@ class QueryUnderstanding:
     name = "understand"
 
     def __init__(self, store: GraphStore, artist_matcher: ArtistMatcher | None = None, *,
-                 linker: Linker | None = None, titles: Linker | None = None) -> None:
+                 linker: Linker | None = None) -> None:
         self.t: Tables = build_tables(store)
         if linker is not None:
             self.link: Linker = linker
@@ -135,7 +137,7 @@ class QueryUnderstanding:
             self.link = per_span
         else:
             self.link = self._exact_links
-        self.link_title: Linker = titles or self._exact_titles
+        self._title_list: list[str] | None = None  # core title keys, made at first use
 
     def _exact_links(self, spans: Sequence[str], partial: bool) -> list[list[tuple[str, float]]]:
         if partial:
@@ -145,6 +147,14 @@ class QueryUnderstanding:
     def _exact_titles(self, spans: Sequence[str], partial: bool) -> list[list[tuple[str, float]]]:
         return [[(i, 1.0) for i in self.t.title_keys.get(query_key(s), [])[:2]] for s in spans]
 
+    def _near_titles(self, text: str) -> list[tuple[str, float]]:
+        """A misspelled core title ("hotel califonia"): the closest one within NEAR_TITLE."""
+        if self._title_list is None:
+            self._title_list = list(self.t.title_keys)
+        best = process.extractOne(query_key(text), self._title_list, scorer=fuzz.ratio,
+                                  score_cutoff=NEAR_TITLE)
+        return [] if best is None else [(self.t.title_keys[best[0]][0], best[1] / 100)]
+
     def kind_of(self, entity_id: str) -> Kind | None:
         e = self.t.entities.get(entity_id)
         return None if e is None else e.kind
@@ -153,7 +163,7 @@ class QueryUnderstanding:
         """Interpretations, most confident first (empty when no structure was found)."""
         words = query_words(text)
         intent = split_intent(words)
-        found = self._similar(words) + self._structured(intent)
+        found = self._similar(words) or self._structured(intent)
         if intent.lead and not intent.kinds:  # "best of X", "play X": X's songs, probably
             songs = replace(intent, kinds=frozenset({Kind.SONG}), lead=False)
             found += [replace(r, confidence=r.confidence * LEAD_FACTOR, asked=False)
@@ -194,7 +204,8 @@ class QueryUnderstanding:
                for artist, score in self.link([text], False)[0][:2] if self.t.related.get(artist)]
         if out:  # a linked artist's name wins over a song of that title
             return out
-        for song, score in self.link_title([text], False)[0][:1]:
+        titles = self._exact_titles([text], False)[0] or self._near_titles(text)
+        for song, score in titles[:1]:
             artists = self.t.artists_of.get(song, [])
             out.append(Interpretation(
                 kinds, artists[0] if artists else None, entity=song,

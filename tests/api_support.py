@@ -25,11 +25,12 @@ from graph import server
 # test sees degraded pages only where it makes the store fail on purpose.
 # The fixed all-sources plan keeps pages deterministic for tests of the API's shape; the learning
 # tests choose their policies themselves.
+# No warm start: tests see an untrained learner unless they warm it themselves.
 # No graph embeddings unless a test trains its own (a checkout's .tunegraph may hold some).
 NO_EMBEDDINGS = Path(__file__).parent / "no-embeddings"
 TEST_SETTINGS = Settings(rate_limit_per_minute=0, search_deadline_ms=10_000, api_key="test-key",
                          refresh_s=0.5, store_retry_s=0.5, policy="fixed:rrf",
-                         embeddings_dir=NO_EMBEDDINGS)
+                         embeddings_dir=NO_EMBEDDINGS, warm_start=0)
 
 
 @contextmanager
