@@ -134,6 +134,32 @@ def _train_text(_: argparse.Namespace) -> int:
     return 0
 
 
+def _train_warm_start(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from api.service import Service
+    from api.settings import Settings
+    from api.warmstart import lessons, warm_start
+
+    service = Service.connect(replace(Settings.from_env(), warm_start=0))
+    service.start()
+    try:
+        if not service.wait_ready(600) or service.learner is None or service.searcher is None:
+            print(f"tunegraph train warm-start: the indexes did not load: {service.load_error}",
+                  file=sys.stderr)
+            return 1
+        service.learner.reset()  # a fresh state under a new epoch: every process reloads it
+        report = warm_start(service.searcher, service.learner,
+                            lessons(service.indexes.understand.t, per_class=args.per_class,
+                                    seed=args.seed), service.clock)
+        print(f"warm start: {report.lessons} lessons, {report.taken} with a relevant entity on "
+              f"the page, {report.seconds:.1f} s; policy {service.learner.name} at outcome "
+              f"{service.learner.seq}")
+    finally:
+        service.close()
+    return 0
+
+
 def _where(_: argparse.Namespace) -> int:
     print(resolve().uri)
     return 0
@@ -223,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
         "text", help="distil the static text model (once a machine) and embed entity texts "
         "into the graph (only those missing or changed)")
     text_train.set_defaults(func=_train_text)
+    warm = targets.add_parser(
+        "warm-start", help="reset the learning state and learn it again from the catalog's "
+        "own lessons (api.warmstart); the service does this by itself on a fresh log")
+    warm.add_argument("--per-class", type=int, default=80, help="lessons per query class")
+    warm.add_argument("--seed", type=int, default=0)
+    warm.set_defaults(func=_train_warm_start)
     del targets
 
     srv = sub.add_parser("serve", help="run the search API and web page (Granian, ASGI)")

@@ -6,7 +6,9 @@
   holds (they satisfy its constraints: his songs, the genre's playlists), then the others.
   Two kinds of item may still lead: the entity the reading is about ("Van Morrison" before his
   songs; not for "like X", where X is what the user does *not* ask for) and an entity whose
-  name is the whole query ("Love Songs", a playlist).
+  name is the whole query ("Love Songs", a playlist). A reading that names one entity by its
+  title and artist ("tusa karol g") puts that song first, and an album of the same name by
+  the same artist (a single's) right after it.
 - **Versions collapse.** One song title by one artist (remasters, live takes, the same song on
   six albums), one album name by one artist and one playlist name appear once: the most popular
   version among the candidates, at the place of the best-ranked one, with the number of versions
@@ -16,7 +18,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -28,6 +30,7 @@ from retrievers.understand import Interpretation
 
 FOLLOW_CONFIDENCE: Final = 0.45  # a reading this sure decides the kind at the top of the page
 EXACT_LEADERS: Final = 2  # entities named exactly like the query that keep their place on top
+ENTITY_LEAD: Final = 0.8  # a title + artist reading this sure puts its song (album) first
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,34 +40,43 @@ class PageItem:
 
 
 def followed(readings: Sequence[Interpretation]) -> Interpretation | None:
-    """The reading the page follows, if any."""
+    """The reading the page follows, if any: one that asks for a kind, or one that names a
+    single entity (a song or an album by its title and artist), sure enough."""
     best = readings[0] if readings else None
-    if best is None or not best.asked or not best.kinds or best.confidence < FOLLOW_CONFIDENCE:
+    if best is None or best.confidence < FOLLOW_CONFIDENCE:
         return None
-    return best
+    if best.asked and best.kinds:
+        return best
+    if best.entity is not None and not best.similar and best.confidence >= ENTITY_LEAD:
+        return best
+    return None
 
 
 def follow_reading(fused: list[Fused], readings: Sequence[Interpretation], cards: Cards,
-                   query: str, answer: Collection[str]) -> list[Fused]:
-    """Leaders, then the entities that satisfy the reading (`answer`: its structured answer,
-    checked against the graph), then the rest of the asked kind, then everything else; each
-    tier in the ranker's order."""
+                   query: str, satisfies: Callable[[str], bool]) -> list[Fused]:
+    """Leaders, then the entities that satisfy the reading (its constraints checked against
+    the graph), then the rest of the asked kind, then everything else; each tier in the
+    ranker's order."""
     best = followed(readings)
     if best is None:
         return fused
     key = query_key(query)
-    leaders = [f for f in fused if (c := cards.get(f.entity_id)) is not None
-               and query_key(c.name) == key][:EXACT_LEADERS]
-    if not best.similar and best.artist is not None:
-        leaders += [f for f in fused if f.entity_id == best.artist][:1]
+    lead = [f.entity_id for f in fused if (c := cards.get(f.entity_id)) is not None
+            and query_key(c.name) == key][:EXACT_LEADERS]
+    if best.entity is not None and not best.similar:  # the song, and an album of that name
+        lead += [r.entity for r in readings[:2] if r.entity is not None and not r.similar
+                 and r.confidence >= ENTITY_LEAD]
+    elif not best.similar and best.artist is not None:
+        lead.append(best.artist)
+    present = {f.entity_id: f for f in fused}
+    leaders = [present[e] for e in dict.fromkeys(lead) if e in present]
     tiers: list[list[Fused]] = [leaders, [], [], []]
-    lead = {f.entity_id for f in leaders}
     for f in fused:
         if f.entity_id in lead:
             continue
         card = cards.get(f.entity_id)
-        wanted = card is not None and card.kind in best.kinds
-        tiers[1 if wanted and f.entity_id in answer else 2 if wanted else 3].append(f)
+        wanted = best.asked and card is not None and card.kind in best.kinds
+        tiers[1 if wanted and satisfies(f.entity_id) else 2 if wanted else 3].append(f)
     return [f for tier in tiers for f in tier]
 
 

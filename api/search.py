@@ -55,6 +55,9 @@ REMOTE_WORKERS: Final = 8
 # Store calls in flight at most (per process); past that, store sources are skipped rather than
 # queued, so a slow store cannot pile up work or exhaust the driver's connection pool.
 REMOTE_IN_FLIGHT: Final = 16
+# A followed reading's answer joins the candidates for this many pages: versions collapse, so
+# one page of songs may take more than one page of the answer.
+ANSWER_PAGES: Final = 3
 NO_SEEDS: Final = "no seeds"  # an expander with nothing to expand: not run, and no outage
 
 
@@ -153,11 +156,19 @@ class Searcher:
         lists = self._merge(plan, {r.name: r.candidates for r in runs.values()
                                    if r.status == "ok"}, probed)
         answer = probed.get(FILLER, [])
-        if followed(readings) is not None:
-            lists = _with_answer(lists, answer[:limit])
+        best = followed(readings)
+        if best is not None:
+            lists = _with_answer(lists, answer[:ANSWER_PAGES * limit])
+        in_answer = {c.entity_id for c in answer}
+
+        def satisfies(entity_id: str) -> bool:
+            assert best is not None
+            found = idx.understand.satisfies(best, entity_id)
+            return entity_id in in_answer if found is None else found
+
         ranked = follow_reading(self._rank(idx, lists, readings, user, limit,
                                            query_class(context)),
-                                readings, idx.cards, text, {c.entity_id for c in answer})
+                                readings, idx.cards, text, satisfies)
         page_items = collapse_versions(_after_the_similar(ranked, readings, idx.cards),
                                        idx.cards, text)[:limit]
         degraded = not self.health.available() or any(

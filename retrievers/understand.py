@@ -64,6 +64,10 @@ SIMILAR_FACTOR: Final = 0.95  # a similarity reading is about as sure as its art
 NEAR_TITLE: Final = 88  # Indel ratio a misspelled title after "like" needs
 TITLE_FACTOR: Final = 0.9  # "like <title>": a title is weaker evidence than an artist's name
 LEAD_FACTOR: Final = 0.9  # "best of X" read as X's songs: the words may be a title's
+# "<title> <artist>" where the artist has an album and a song of that name (a single): the
+# more popular one first (the song on a tie, what is most often wanted), the other beside it.
+RUNNER_UP_FACTOR: Final = 0.95
+MIN_TITLE_CHARS: Final = 3  # "t.i. tracks": "i" names no song of "T-Dre"
 # Words left over beside an artist name that name no song: "Count Basie and His Orchestra",
 # "Offspring, The". They are explained by the artist reading rather than matched to a title.
 FILLER: Final = frozenset({"the", "a", "an", "and", "his", "her", "their", "with", "feat", "ft",
@@ -138,6 +142,7 @@ class QueryUnderstanding:
         else:
             self.link = self._exact_links
         self._title_list: list[str] | None = None  # core title keys, made at first use
+        self._related_sets: dict[str, frozenset[str]] = {}
 
     def _exact_links(self, spans: Sequence[str], partial: bool) -> list[list[tuple[str, float]]]:
         if partial:
@@ -166,7 +171,7 @@ class QueryUnderstanding:
         found = self._similar(words) or self._structured(intent)
         if intent.lead and not intent.kinds:  # "best of X", "play X": X's songs, probably
             songs = replace(intent, kinds=frozenset({Kind.SONG}), lead=False)
-            found += [replace(r, confidence=r.confidence * LEAD_FACTOR, asked=False)
+            found += [replace(r, confidence=r.confidence * LEAD_FACTOR)
                       for r in self._structured(songs) if r.artist and not r.entity]
         return sorted(found, key=lambda i: -i.confidence)
 
@@ -266,7 +271,9 @@ class QueryUnderstanding:
             return [Interpretation(kinds, artist, genres, years, "", confidence=conf,
                                    explanation=self._explain(kinds, artist, genres, years))]
         title = " ".join(rest)
-        out = []
+        if len(title.replace(" ", "")) < MIN_TITLE_CHARS:
+            return []
+        found: list[tuple[Kind, str, float, str]] = []
         for kind, keys, ids, edge in (
                 (Kind.SONG, self.t.song_keys, self.t.songs_by_artist, "PERFORMED_BY"),
                 (Kind.ALBUM, self.t.album_keys, self.t.albums_by_artist, "BY")):
@@ -276,12 +283,16 @@ class QueryUnderstanding:
                                       score_cutoff=MIN_SONG)
             if best is None:
                 continue
-            entity = ids[artist][best[2]]
-            out.append(Interpretation(
-                frozenset({kind}), artist, genres, years, "", entity=entity,
-                confidence=score * best[1] / 100,
-                explanation=f"{self.t.entities[entity].name!r} by {name} ({edge})"))
-        return out
+            found.append((kind, ids[artist][best[2]], best[1] / 100, edge))
+        # A song and an album that match alike (a single and its song): the more popular first,
+        # the song on a tie.
+        pop = {e: self.t.entities[e].popularity for _, e, _, _ in found}
+        first = max(found, key=lambda f: (f[2], pop[f[1]], f[0] is Kind.SONG), default=None)
+        return [Interpretation(
+            frozenset({kind}), artist, genres, years, "", entity=entity,
+            confidence=score * match * (1.0 if (kind, entity) == first[:2] else RUNNER_UP_FACTOR),
+            explanation=f"{self.t.entities[entity].name!r} by {name} ({edge})")
+            for kind, entity, match, edge in found if first is not None]
 
     def _explain(self, kinds: frozenset[Kind], artist: str | None, genres: tuple[str, ...],
                  years: tuple[int, int] | None) -> str:
@@ -361,8 +372,7 @@ class QueryUnderstanding:
             e = self.t.entities[eid]
             if kinds and e.kind not in kinds:
                 continue
-            year = _year(e)
-            if r.years and (year is None or not r.years[0] <= year <= r.years[1]):
+            if not self._in_years(r, e):
                 continue
             if r.text and r.artist is None:
                 checks += 1
@@ -374,6 +384,38 @@ class QueryUnderstanding:
             if len(out) >= k:
                 break
         return out
+
+    def satisfies(self, r: Interpretation, entity_id: str) -> bool | None:
+        """Whether an entity meets a reading's constraints (kind, artist, related artist,
+        genre, years), read from the graph; None where only the reading's own answer can say
+        ("songs like <title>") or its leftover text is all it asks."""
+        e = self.t.entities.get(entity_id)
+        if e is None:
+            return False
+        if r.similar and r.entity is not None and Kind.SONG in r.kinds:
+            return None
+        if (r.kinds and e.kind not in r.kinds) or not self._in_years(r, e):
+            return False
+        if r.similar and r.artist is not None:
+            return entity_id in self._related_set(r.artist)
+        if r.entity is not None:
+            return entity_id == r.entity
+        if r.artist is not None:
+            return entity_id == r.artist or r.artist in self.t.artists_of.get(entity_id, [])
+        if r.genres:
+            return bool(self.t.genres_with_parents(entity_id) & set(r.genres))
+        return None if r.text else True
+
+    def _related_set(self, artist: str) -> frozenset[str]:
+        found = self._related_sets.get(artist)
+        if found is None:
+            found = self._related_sets[artist] = frozenset(self.t.related.get(artist, []))
+        return found
+
+    @staticmethod
+    def _in_years(r: Interpretation, e: Entity) -> bool:
+        year = _year(e)
+        return r.years is None or (year is not None and r.years[0] <= year <= r.years[1])
 
     def _text_key(self, e: Entity) -> str:
         key = self.t.text_keys.get(e.id)

@@ -32,8 +32,9 @@ class Tables:
     songs_by_artist: dict[str, list[str]] = field(default_factory=_lists)
     albums_by_artist: dict[str, list[str]] = field(default_factory=_lists)
     artists_of: dict[str, list[str]] = field(default_factory=_lists)  # song or album -> artists
-    song_keys: dict[str, list[str]] = field(default_factory=dict)  # artist -> its songs' keys
-    album_keys: dict[str, list[str]] = field(default_factory=dict)  # artist -> its albums' keys
+    # artist -> its songs' (albums') core title keys, in the order of songs_by_artist
+    song_keys: dict[str, list[str]] = field(default_factory=dict)
+    album_keys: dict[str, list[str]] = field(default_factory=dict)
     by_genre: dict[str, list[str]] = field(default_factory=_lists)  # with its subgenres' members
     by_genre_kind: dict[tuple[str, Kind], list[str]] = field(default_factory=dict)
     genres_of: dict[str, list[str]] = field(default_factory=_lists)
@@ -42,12 +43,17 @@ class Tables:
     artist_keys: dict[str, list[str]] = field(default_factory=_lists)
     title_keys: dict[str, list[str]] = field(default_factory=_lists)  # core song title -> songs
     related: dict[str, list[str]] = field(default_factory=dict)  # artist -> related, strongest
+    parents: dict[str, list[str]] = field(default_factory=dict)  # genre -> its parent genres
     playlists_of: dict[str, list[str]] = field(default_factory=_lists)  # song -> playlists
     playlist_songs: dict[str, list[str]] = field(default_factory=_lists)
     text_keys: dict[str, str] = field(default_factory=dict)  # filled as readings need them
 
     def popular_first(self, ids: Iterable[str]) -> list[str]:
         return sorted(dict.fromkeys(ids), key=lambda i: (-self.entities[i].popularity, i))
+
+    def genres_with_parents(self, entity: str) -> set[str]:
+        genres = self.genres_of.get(entity, [])
+        return {*genres, *(p for g in genres for p in self.parents.get(g, []))}
 
     def song_genres(self, song: str) -> set[str]:
         """A song's genres, or its artists' when it has none of its own."""
@@ -89,8 +95,9 @@ def build_tables(store: GraphStore) -> Tables:
         elif rel.type is RelType.CONTAINS:
             t.playlist_songs[rel.src].append(rel.dst)
             t.playlists_of[rel.dst].append(rel.src)
-    for member, genres in t.genres_of.items():  # a member of "dance pop" is one of "pop" too
-        for genre in {*genres, *(p for g in genres for p in parents.get(g, []))}:
+    t.parents = dict(parents)
+    for member in t.genres_of:  # a member of "dance pop" is one of "pop" too
+        for genre in t.genres_with_parents(member):
             t.by_genre[genre].append(member)
     for lists in (t.songs_by_artist, t.albums_by_artist, t.by_genre, t.by_kind, t.title_keys):
         for ids in lists.values():
@@ -100,9 +107,9 @@ def build_tables(store: GraphStore) -> Tables:
             t.by_genre_kind.setdefault((g, t.entities[m].kind), []).append(m)
     t.related = {a: sorted(w, key=lambda b: (-w[b], -t.entities[b].popularity, b))
                  for a, w in weights.items()}
-    t.song_keys = {a: [query_key(t.entities[s].name) for s in songs]
+    t.song_keys = {a: [query_key(core_title(t.entities[s].name)) for s in songs]
                    for a, songs in t.songs_by_artist.items()}
-    t.album_keys = {a: [query_key(t.entities[s].name) for s in albums]
+    t.album_keys = {a: [query_key(core_title(t.entities[s].name)) for s in albums]
                     for a, albums in t.albums_by_artist.items()}
     return t
 

@@ -166,7 +166,10 @@ def test_a_short_run_logs_an_outcome_per_search(fixture_catalog: str, cat: Catal
 def test_a_learning_policy_beats_a_fixed_single_source_on_rigged_traffic(
         fixture_catalog: str, cat: Catalog) -> None:
     """Only "like X" queries: the related artists they want come from the related-entity
-    expander, which a fixed fuzzy-only plan never runs."""
+    expander, which a fixed fuzzy-only plan never runs. (Since the page follows an asked
+    reading, query understanding's structured answer joins every plan's candidates, so the
+    fixed plan finds the strongest related artists too: 0.87 in the tail over three runs,
+    against 0.97-1.0 learned. Before, it found none and the margin was 0.4.)"""
     users = synthetic_users(cat, 20, seed=2)
     intents = Traffic(cat, users, seed=2, mix={"like": 1.0}).intents(60)
     learned = run_policy(fixture_catalog, "semibandit", intents, Clicks(2), seed=2)
@@ -176,7 +179,7 @@ def test_a_learning_policy_beats_a_fixed_single_source_on_rigged_traffic(
         tail = run.primary[-30:]
         return sum(r.recall for r in tail) / len(tail)
 
-    assert recall(learned) > recall(fixed) + 0.4, (recall(learned), recall(fixed))
+    assert recall(learned) > recall(fixed) + 0.05, (recall(learned), recall(fixed))
 
 
 def test_a_fresh_semibandit_spreads_the_budget_past_the_probed_sources() -> None:

@@ -161,14 +161,15 @@ def test_phrasings_of_an_artists_songs(memory_catalog: MemoryStore, text: str) -
         frozenset({Kind.SONG}), "ar:taylor-swift", True)
 
 
-def test_best_of_x_reads_as_x_songs_but_does_not_ask(memory_catalog: MemoryStore) -> None:
-    """"best of X" is probably X's songs, but the words may be a title's: no page-deciding
-    kind, and the plain artist reading stays beside it."""
-    readings = _linked(memory_catalog).interpret("best of u2")
-    songs = [r for r in readings if r.kinds == {Kind.SONG} and r.artist == "ar:u2"]
-    assert songs
-    assert not songs[0].asked
-    assert not readings[0].asked
+def test_best_of_x_reads_as_x_songs(memory_catalog: MemoryStore) -> None:
+    """"best of X" / "play X" ask for X's songs, a little less surely than "X songs" (the words
+    may be a title's); the plain artist reading stays beside it."""
+    u = _linked(memory_catalog)
+    for text in ("best of u2", "play u2"):
+        [best, *rest] = u.interpret(text)
+        assert (best.kinds, best.artist, best.asked) == (frozenset({Kind.SONG}), "ar:u2", True)
+        assert best.confidence < u.interpret("u2 songs")[0].confidence
+        assert any(r.artist == "ar:u2" and not r.kinds for r in rest)
 
 
 @pytest.mark.parametrize("text", ["u2 radio", "u2 similar artists", "similar to u2",
@@ -234,3 +235,21 @@ def test_intent_words_alone_and_readings_nothing_satisfies(memory_catalog: Memor
         assert found, text
         assert {u.kind_of(c.entity_id) for c in found} == {kind}, text
     assert u.interpret("like") == [] or not u.interpret("like")[0].similar
+
+
+def test_satisfies_checks_a_readings_constraints_on_the_graph(memory_catalog: MemoryStore
+                                                              ) -> None:
+    u = _linked(memory_catalog)
+    [songs_by, *_] = u.interpret("songs by taylor swift")
+    assert u.satisfies(songs_by, "so:0VwNdo84DaVYLIkbVO86ND")  # one of her songs
+    assert not u.satisfies(songs_by, "so:08mG3Y1vljYA6bvDt4Wqkj")  # AC/DC's
+    assert not u.satisfies(songs_by, "al:1NAmidJlEaVgA3MpcPFYGq")  # hers, but an album
+    [rock, *_] = u.interpret("rock playlists")
+    assert u.satisfies(rock, "pl:37i9dQZF1DWXRqgorJj26U")  # in classic rock, a rock subgenre
+    [like, *_] = u.interpret("artists like u2")
+    related = {c.entity_id for c in u.retrieve(Query("artists like u2"), 20)}
+    assert related
+    assert all(u.satisfies(like, a) for a in related)
+    assert not u.satisfies(like, "ar:u2")
+    [song_like, *_] = u.interpret("songs like back in black")
+    assert u.satisfies(song_like, "so:0VwNdo84DaVYLIkbVO86ND") is None  # its answer decides
