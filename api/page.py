@@ -6,9 +6,9 @@
   holds (they satisfy its constraints: his songs, the genre's playlists), then the others.
   Two kinds of item may still lead: the entity the reading is about ("Van Morrison" before his
   songs; not for "like X", where X is what the user does *not* ask for) and an entity whose
-  name is the whole query ("Love Songs", a playlist). A reading that names one entity by its
-  title and artist ("tusa karol g") puts that song first, and an album of the same name by
-  the same artist (a single's) right after it.
+  name is the whole query ("Love Songs", a playlist) or within a slip of it. A reading that
+  names one entity by its title and artist ("tusa karol g") puts that song first, and an album
+  of the same name by the same artist (a single's) right after it.
 - **Versions collapse.** One song title by one artist (remasters, live takes, the same song on
   six albums), one album name by one artist and one playlist name appear once: the most popular
   version among the candidates, at the place of the best-ranked one, with the number of versions
@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from rapidfuzz import fuzz
+
 from api.cards import Cards
 from retrievers.fusion import Fused
 from retrievers.memory import query_key
@@ -29,7 +31,9 @@ from retrievers.normalize import core_title
 from retrievers.understand import Interpretation
 
 FOLLOW_CONFIDENCE: Final = 0.45  # a reading this sure decides the kind at the top of the page
-EXACT_LEADERS: Final = 2  # entities named exactly like the query that keep their place on top
+EXACT_LEADERS: Final = 2  # entities named like the query that keep their place on top
+NAMED_SCAN: Final = 20  # of the ranked list, how far to look for them
+NAMED_RATIO: Final = 85  # Indel similarity of name and query: within a slip
 ENTITY_LEAD: Final = 0.8  # a title + artist reading this sure puts its song (album) first
 
 
@@ -60,9 +64,7 @@ def follow_reading(fused: list[Fused], readings: Sequence[Interpretation], cards
     best = followed(readings)
     if best is None:
         return fused
-    key = query_key(query)
-    lead = [f.entity_id for f in fused if (c := cards.get(f.entity_id)) is not None
-            and query_key(c.name) == key][:EXACT_LEADERS]
+    lead = named_like(query, fused[:NAMED_SCAN], cards)
     if best.entity is not None and not best.similar:  # the song, and an album of that name
         lead += [r.entity for r in readings[:2] if r.entity is not None and not r.similar
                  and r.confidence >= ENTITY_LEAD]
@@ -78,6 +80,23 @@ def follow_reading(fused: list[Fused], readings: Sequence[Interpretation], cards
         wanted = best.asked and card is not None and card.kind in best.kinds
         tiers[1 if wanted and satisfies(f.entity_id) else 2 if wanted else 3].append(f)
     return [f for tier in tiers for f in tier]
+
+
+def named_like(query: str, fused: Sequence[Fused], cards: Cards) -> list[str]:
+    """Entities whose name (or its core title) is the query, or within a slip of it ("loge
+    song": "Love Song"): whoever typed it most likely named them, kind words and all."""
+    key = query_key(query)
+    out = []
+    for f in fused:
+        card = cards.get(f.entity_id)
+        if card is None:
+            continue
+        names = {query_key(card.name), query_key(core_title(card.name))}
+        if any(fuzz.ratio(key, n, score_cutoff=NAMED_RATIO) for n in names):
+            out.append(f.entity_id)
+            if len(out) == EXACT_LEADERS:
+                break
+    return out
 
 
 def collapse_versions(fused: Sequence[Fused], cards: Cards, query: str) -> list[PageItem]:

@@ -248,8 +248,6 @@ class Searcher:
         if plan.merge == "rrf":
             keep = {f.entity_id for f in rrf(lists, plan.budget)}
             return {n: [c for c in cands if c.entity_id in keep] for n, cands in lists.items()}
-        if not any(lists.values()):
-            return lists
         seen = {c.entity_id for cands in lists.values() for c in cands}
         room = plan.budget - len(seen)
         out = {n: list(cands) for n, cands in lists.items()}

@@ -35,8 +35,7 @@ SIMILAR_WORDS: Final = frozenset({"like", "similar", "sounds", "sound"})
 # After a name: "X radio", "X similar artists", "X similar".
 SIMILAR_TAIL: Final = (("similar", "artists"), ("similar", "bands"), ("similar",), ("radio",))
 # At the start, words that ask for an artist's best songs: "best of X", "top X songs".
-LEAD: Final = frozenset({"best", "of", "top", "play", "greatest", "popular", "listen", "to",
-                         "good", "favorite", "favourite", "most"})
+LEAD: Final = frozenset({"best", "of", "top", "play", "greatest", "listen", "to"})
 # Words that join the parts of a request: "songs by X", "podcasts about history", "from the
 # 90s". "about" and "on" only join a topic to podcasts or episodes ("on" names songs too).
 CONNECTORS: Final = frozenset({"by", "from"})
@@ -53,7 +52,9 @@ class Intent:
     words: tuple[str, ...]  # the query's words with kind, decade and connector words taken out
     kinds: frozenset[Kind] = frozenset()
     years: tuple[int, int] | None = None
-    lead: bool = False  # it opened with "best of", "top", "play", ...: songs of X, probably
+    # `words` without the lead words around them ("best of X", "top X songs", "X greatest
+    # hits"), when there are any: then X's songs, probably; else empty
+    led: tuple[str, ...] = ()
 
 
 def decade(word: str) -> tuple[int, int] | None:
@@ -86,7 +87,8 @@ def split_intent(words: list[str]) -> Intent:
     end = len(rest)
     while kinds and end > n + 1 and rest[end - 1] in LEAD:  # "X greatest hits", "X top songs"
         end -= 1
-    return Intent(tuple(rest[n:end]), kinds, years, lead=n > 0)
+    led = tuple(rest[n:end]) if (n, end) != (0, len(rest)) else ()
+    return Intent(tuple(rest), kinds, years, led)
 
 
 def similar_spans(words: list[str]) -> tuple[list[str], list[str]] | None:

@@ -38,6 +38,8 @@ from graph.store import GraphStore
 from retrievers.base import Candidate, Query
 from retrievers.fuzzy import FuzzyIndex
 from retrievers.intent_words import (
+    KIND_WORDS,
+    LEAD,
     Intent,
     query_words,
     similar_kinds,
@@ -67,7 +69,7 @@ LEAD_FACTOR: Final = 0.9  # "best of X" read as X's songs: the words may be a ti
 # "<title> <artist>" where the artist has an album and a song of that name (a single): the
 # more popular one first (the song on a tie, what is most often wanted), the other beside it.
 RUNNER_UP_FACTOR: Final = 0.95
-MIN_TITLE_CHARS: Final = 3  # "t.i. tracks": "i" names no song of "T-Dre"
+MIN_TITLE_CHARS: Final = 3  # the rest of a query beside an artist, to name a title
 # Words left over beside an artist name that name no song: "Count Basie and His Orchestra",
 # "Offspring, The". They are explained by the artist reading rather than matched to a title.
 FILLER: Final = frozenset({"the", "a", "an", "and", "his", "her", "their", "with", "feat", "ft",
@@ -168,12 +170,25 @@ class QueryUnderstanding:
         """Interpretations, most confident first (empty when no structure was found)."""
         words = query_words(text)
         intent = split_intent(words)
-        found = self._similar(words) or self._structured(intent)
-        if intent.lead and not intent.kinds:  # "best of X", "play X": X's songs, probably
-            songs = replace(intent, kinds=frozenset({Kind.SONG}), lead=False)
+        found = self._similar(words) or self._named(words, intent) or self._structured(intent)
+        if intent.led:  # "best of X", "play X", "top X songs": X's songs, probably
+            songs = Intent(intent.led, intent.kinds or frozenset({Kind.SONG}), intent.years)
             found += [replace(r, confidence=r.confidence * LEAD_FACTOR)
                       for r in self._structured(songs) if r.artist and not r.entity]
         return sorted(found, key=lambda i: -i.confidence)
+
+    def _named(self, words: list[str], intent: Intent) -> list[Interpretation]:
+        """A kind word that is part of a name ("Roxy Music", "The Album Leaf", "Good Shoes
+        Band"): the readings of the whole query whose artist (or song) is named with it."""
+        if not intent.kinds:
+            return []
+        kind_words = {w for w in words if w in KIND_WORDS}
+        return [r for r in self._artist_readings(words, frozenset(), (), None)
+                if kind_words & set(query_key(self._name_of(r)).split())]
+
+    def _name_of(self, r: Interpretation) -> str:
+        named = [r.artist, r.entity]
+        return " ".join(self.t.entities[e].name for e in named if e is not None)
 
     def _structured(self, intent: Intent) -> list[Interpretation]:
         kinds, years, rest = intent.kinds, intent.years, list(intent.words)
@@ -207,7 +222,7 @@ class QueryUnderstanding:
                               explanation=f"like {self.t.entities[artist].name} (RELATED_TO)",
                               asked=True)
                for artist, score in self.link([text], False)[0][:2] if self.t.related.get(artist)]
-        if out:  # a linked artist's name wins over a song of that title
+        if out or Kind.SONG not in kinds:  # a linked artist's name wins over a song's title
             return out
         titles = self._exact_titles([text], False)[0] or self._near_titles(text)
         for song, score in titles[:1]:
@@ -266,13 +281,13 @@ class QueryUnderstanding:
                      genres: tuple[str, ...], years: tuple[int, int] | None
                      ) -> list[Interpretation]:
         name = self.t.entities[artist].name
-        if all(w in FILLER for w in rest):
+        if all(w in FILLER or w in LEAD for w in rest):  # "the X band", "best of X"
             conf = score * (0.9 if kinds else 0.8) * (0.95 if rest else 1.0)
             return [Interpretation(kinds, artist, genres, years, "", confidence=conf,
                                    explanation=self._explain(kinds, artist, genres, years))]
         title = " ".join(rest)
         if len(title.replace(" ", "")) < MIN_TITLE_CHARS:
-            return []
+            return []  # "t.i. tracks": "i" names no song
         found: list[tuple[Kind, str, float, str]] = []
         for kind, keys, ids, edge in (
                 (Kind.SONG, self.t.song_keys, self.t.songs_by_artist, "PERFORMED_BY"),
@@ -321,7 +336,8 @@ class QueryUnderstanding:
                 score = reading.confidence / (1 + 0.1 * rank)
                 if eid not in out or out[eid].score < score:
                     out[eid] = Candidate(eid, score, self.name, reading.explanation)
-        if not out and readings and readings[0].asked and readings[0].kinds:
+        if not out and readings and readings[0].asked and readings[0].kinds and \
+                not readings[0].similar:
             best = readings[0]
             words = [self.t.entities[g].name for g in best.genres] + [best.text]
             for text in (query_key(" ".join(words)), ""):

@@ -322,3 +322,21 @@ def test_versions_of_a_song_appear_once(client: TestClient[Any]) -> None:
     keys = [(i["kind"], i["name"].split(" (")[0].split(" - ")[0].lower()) for i in items]
     assert len(keys) == len(set(keys))
     assert {"song", "album"} <= {k for k, name in keys[:3] if name == "lover"}
+
+
+@pytest.mark.parametrize(("q", "kind"), [("songs", "song"), ("podcasts", "podcast"),
+                                         ("songs by nobodyatall", "song"),
+                                         ("britpop podcasts", "podcast"),
+                                         ("PLAYLISTS", "playlist")])
+def test_intent_words_alone_or_unmet_get_a_page_of_the_asked_kind(
+        client: TestClient[Any], q: str, kind: str) -> None:
+    """Only intent words, a subject that does not exist, a genre no entity of the asked kind is
+    in: a page that leads with the asked kind, and the reading in `interpretations`."""
+    page = search(client, q, limit=5)
+    assert page["items"], q
+    assert page["items"][0]["kind"] == kind, q
+    assert page["interpretations"][0]["kinds"] == [kind]
+
+
+def test_like_alone_is_no_error(client: TestClient[Any]) -> None:
+    assert search(client, "like")["query"] == "like"

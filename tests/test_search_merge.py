@@ -49,3 +49,11 @@ def test_an_rrf_plan_keeps_the_top_of_the_fusion_only() -> None:
     union = {c.entity_id for cands in out.values() for c in cands}
     assert len(union) == plan.budget
     assert "memory" not in out
+
+
+def test_a_plan_whose_sources_found_nothing_is_filled_from_the_probes() -> None:
+    """Full text alone, finding nothing: the page is the probes' results, never empty."""
+    plan = SPACE.plan({"fulltext": 6})
+    out = Searcher._merge(plan, {"fulltext": []}, {"fuzzy": _cands("fuzzy", ["a", "b"])})
+    assert [c.entity_id for c in out["fuzzy"]] == ["a", "b"]
+    assert out["fulltext"] == []
