@@ -8,7 +8,8 @@
   songs; not for "like X", where X is what the user does *not* ask for) and an entity whose
   name is the whole query ("Love Songs", a playlist) or within a slip of it. A reading that
   names one entity by its title and artist ("tusa karol g") puts that song first, and an album
-  of the same name by the same artist (a single's) right after it.
+  of the same name by the same artist (a single's) right after it, when the query holds the
+  whole title (within a slip), not only a word of it.
 - **Versions collapse.** One song title by one artist (remasters, live takes, the same song on
   six albums), one album name by one artist and one playlist name appear once: the most popular
   version among the candidates, at the place of the best-ranked one, with the number of versions
@@ -33,7 +34,9 @@ from retrievers.understand import Interpretation
 FOLLOW_CONFIDENCE: Final = 0.45  # a reading this sure decides the kind at the top of the page
 EXACT_LEADERS: Final = 2  # entities named like the query that keep their place on top
 NAMED_SCAN: Final = 20  # of the ranked list, how far to look for them
-NAMED_RATIO: Final = 85  # Indel similarity of name and query: within a slip
+NAMED_RATIO: Final = 85  # Indel similarity of name and query: within a slip...
+NAMED_SLIP: Final = 2  # ...of at most this many characters more or less ("matchbox twenty 3am"
+# is no slip of "Matchbox Twenty")
 ENTITY_LEAD: Final = 0.8  # a title + artist reading this sure puts its song (album) first
 
 
@@ -51,7 +54,8 @@ def followed(readings: Sequence[Interpretation]) -> Interpretation | None:
         return None
     if best.asked and best.kinds:
         return best
-    if best.entity is not None and not best.similar and best.confidence >= ENTITY_LEAD:
+    if best.entity is not None and not best.similar and best.whole and \
+            best.confidence >= ENTITY_LEAD:
         return best
     return None
 
@@ -66,8 +70,8 @@ def follow_reading(fused: list[Fused], readings: Sequence[Interpretation], cards
         return fused
     lead = named_like(query, fused[:NAMED_SCAN], cards)
     if best.entity is not None and not best.similar:  # the song, and an album of that name
-        lead += [r.entity for r in readings[:2] if r.entity is not None and not r.similar
-                 and r.confidence >= ENTITY_LEAD]
+        lead[:0] = [r.entity for r in readings[:2] if r.entity is not None and not r.similar
+                    and r.whole and r.confidence >= ENTITY_LEAD]
     elif not best.similar and best.artist is not None:
         lead.append(best.artist)
     present = {f.entity_id: f for f in fused}
@@ -92,7 +96,8 @@ def named_like(query: str, fused: Sequence[Fused], cards: Cards) -> list[str]:
         if card is None:
             continue
         names = {query_key(card.name), query_key(core_title(card.name))}
-        if any(fuzz.ratio(key, n, score_cutoff=NAMED_RATIO) for n in names):
+        if any(abs(len(n) - len(key)) <= NAMED_SLIP and
+               fuzz.ratio(key, n, score_cutoff=NAMED_RATIO) for n in names):
             out.append(f.entity_id)
             if len(out) == EXACT_LEADERS:
                 break

@@ -69,6 +69,7 @@ LEAD_FACTOR: Final = 0.9  # "best of X" read as X's songs: the words may be a ti
 # "<title> <artist>" where the artist has an album and a song of that name (a single): the
 # more popular one first (the song on a tie, what is most often wanted), the other beside it.
 RUNNER_UP_FACTOR: Final = 0.95
+WHOLE_TITLE: Final = 90  # Indel ratio of the rest and a core title for a whole-title match
 MIN_TITLE_CHARS: Final = 3  # the rest of a query beside an artist, to name a title
 # Words left over beside an artist name that name no song: "Count Basie and His Orchestra",
 # "Offspring, The". They are explained by the artist reading rather than matched to a title.
@@ -107,6 +108,7 @@ class Interpretation:
     confidence: float = 0.0
     explanation: str = ""
     asked: bool = False  # the query's own words ask for `kinds` ("songs", "like")
+    whole: bool = False  # `entity` is named by its whole title (a slip at most), not a part
 
 
 def _year(entity: Entity) -> int | None:
@@ -168,7 +170,7 @@ class QueryUnderstanding:
 
     def interpret(self, text: str) -> list[Interpretation]:
         """Interpretations, most confident first (empty when no structure was found)."""
-        words = query_words(text)
+        words = self._kind_words_in_genres(query_words(text))
         intent = split_intent(words)
         found = self._similar(words) or self._named(words, intent) or self._structured(intent)
         if intent.led:  # "best of X", "play X", "top X songs": X's songs, probably
@@ -176,6 +178,23 @@ class QueryUnderstanding:
             found += [replace(r, confidence=r.confidence * LEAD_FACTOR)
                       for r in self._structured(songs) if r.artist and not r.entity]
         return sorted(found, key=lambda i: -i.confidence)
+
+    def _kind_words_in_genres(self, words: list[str]) -> list[str]:
+        """"album rock hits": a genre whose name holds a kind word is one word here, so that
+        the kind word is not read as a kind."""
+        i, out = 0, []
+        while i < len(words):
+            for n in (3, 2):
+                span = words[i:i + n]
+                joined = "_".join(span)
+                if len(span) == n and joined in self.t.genre_keys:
+                    out.append(joined)
+                    i += n
+                    break
+            else:
+                out.append(words[i])
+                i += 1
+        return out
 
     def _named(self, words: list[str], intent: Intent) -> list[Interpretation]:
         """A kind word that is part of a name ("Roxy Music", "The Album Leaf", "Good Shoes
@@ -194,6 +213,8 @@ class QueryUnderstanding:
         kinds, years, rest = intent.kinds, intent.years, list(intent.words)
         asked = bool(kinds)
         genres, without = self._genres(rest)
+        if genres:  # "best rock tracks": "best" is no text to match
+            without = [w for w in without if w not in LEAD]
         # An artist name may hold genre words ("Hot Hot Heat"): try it whole first, unless the
         # genres are all there is ("chillout", "hip hop": a genre, even if some artist is so
         # named).
@@ -241,6 +262,8 @@ class QueryUnderstanding:
         while i < len(words):
             for n in (3, 2, 1):
                 gid = self.t.genre_keys.get(" ".join(words[i:i + n]))
+                if n == 1 and words[i] in LEAD and len(words) > 1:
+                    gid = None  # "best rock tracks": "best" is a lead word, not the tag "best"
                 if gid and i + n <= len(words):
                     found.append(gid)
                     i += n
@@ -288,7 +311,7 @@ class QueryUnderstanding:
         title = " ".join(rest)
         if len(title.replace(" ", "")) < MIN_TITLE_CHARS:
             return []  # "t.i. tracks": "i" names no song
-        found: list[tuple[Kind, str, float, str]] = []
+        found: list[tuple[Kind, str, float, str, bool]] = []
         for kind, keys, ids, edge in (
                 (Kind.SONG, self.t.song_keys, self.t.songs_by_artist, "PERFORMED_BY"),
                 (Kind.ALBUM, self.t.album_keys, self.t.albums_by_artist, "BY")):
@@ -298,16 +321,17 @@ class QueryUnderstanding:
                                       score_cutoff=MIN_SONG)
             if best is None:
                 continue
-            found.append((kind, ids[artist][best[2]], best[1] / 100, edge))
+            found.append((kind, ids[artist][best[2]], best[1] / 100, edge, fuzz.ratio(
+                title, best[0], score_cutoff=WHOLE_TITLE) > 0))
         # A song and an album that match alike (a single and its song): the more popular first,
         # the song on a tie.
-        pop = {e: self.t.entities[e].popularity for _, e, _, _ in found}
+        pop = {f[1]: self.t.entities[f[1]].popularity for f in found}
         first = max(found, key=lambda f: (f[2], pop[f[1]], f[0] is Kind.SONG), default=None)
         return [Interpretation(
             frozenset({kind}), artist, genres, years, "", entity=entity,
             confidence=score * match * (1.0 if (kind, entity) == first[:2] else RUNNER_UP_FACTOR),
-            explanation=f"{self.t.entities[entity].name!r} by {name} ({edge})")
-            for kind, entity, match, edge in found if first is not None]
+            explanation=f"{self.t.entities[entity].name!r} by {name} ({edge})", whole=whole)
+            for kind, entity, match, edge, whole in found if first is not None]
 
     def _explain(self, kinds: frozenset[Kind], artist: str | None, genres: tuple[str, ...],
                  years: tuple[int, int] | None) -> str:

@@ -13,6 +13,7 @@ from typing import Final
 
 from graph.model import Entity, Kind, RelType
 from graph.store import GraphStore
+from retrievers.intent_words import KIND_WORDS
 from retrievers.memory import query_key
 from retrievers.normalize import core_title
 
@@ -68,7 +69,10 @@ def build_tables(store: GraphStore) -> Tables:
     for e in t.entities.values():
         t.by_kind[e.kind].append(e.id)
         if e.kind is Kind.GENRE:
-            t.genre_keys.setdefault(query_key(e.name), e.id)
+            key = query_key(e.name)
+            t.genre_keys.setdefault(key, e.id)
+            if set(key.split()) & KIND_WORDS.keys():  # "album rock": one word to a query
+                t.genre_keys.setdefault(key.replace(" ", "_"), e.id)
         elif e.kind is Kind.ARTIST:
             for name in dict.fromkeys(query_key(n) for n in (e.name, *e.aliases)):
                 t.artist_keys[name].append(e.id)

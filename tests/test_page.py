@@ -67,11 +67,15 @@ def test_a_query_that_names_a_version_keeps_it() -> None:
 
 
 def test_a_title_and_artist_reading_puts_its_song_then_its_album_first() -> None:
-    song = Interpretation(frozenset({Kind.SONG}), "ar:a", entity="s3", confidence=1.0)
-    album = Interpretation(frozenset({Kind.ALBUM}), "ar:a", entity="al", confidence=0.95)
+    song = Interpretation(frozenset({Kind.SONG}), "ar:a", entity="s3", confidence=1.0,
+                          whole=True)
+    album = Interpretation(frozenset({Kind.ALBUM}), "ar:a", entity="al", confidence=0.95,
+                           whole=True)
     fused = _fused("ar:a", "al", "s4", "s3")
     page = follow_reading(fused, [song, album], CARDS, "moondance van morrison",
                           {"s3", "al"}.__contains__)
     assert [f.entity_id for f in page] == ["s3", "al", "ar:a", "s4"]
-    unsure = Interpretation(frozenset({Kind.SONG}), "ar:a", entity="s3", confidence=0.7)
-    assert follow_reading(fused, [unsure], CARDS, "q", {"s3"}.__contains__) == fused
+    for unsure in (Interpretation(frozenset({Kind.SONG}), "ar:a", entity="s3", confidence=0.7,
+                                  whole=True),
+                   Interpretation(frozenset({Kind.SONG}), "ar:a", entity="s3", confidence=1.0)):
+        assert follow_reading(fused, [unsure], CARDS, "q", {"s3"}.__contains__) == fused

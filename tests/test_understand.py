@@ -253,3 +253,13 @@ def test_satisfies_checks_a_readings_constraints_on_the_graph(memory_catalog: Me
     assert not u.satisfies(like, "ar:u2")
     [song_like, *_] = u.interpret("songs like back in black")
     assert u.satisfies(song_like, "so:0VwNdo84DaVYLIkbVO86ND") is None  # its answer decides
+
+
+def test_kind_and_lead_words_inside_names_stay_names(memory_catalog: MemoryStore) -> None:
+    """"album rock" is a genre, not the kind album; "best rock songs" asks for rock songs with
+    no leftover text to match."""
+    u = _linked(memory_catalog)
+    [album_rock, *_] = u.interpret("album rock hits")
+    assert (album_rock.genres, album_rock.kinds) == (("g:album-rock",), frozenset({Kind.SONG}))
+    [best_rock, *_] = u.interpret("best rock songs")
+    assert (best_rock.genres, best_rock.text) == (("g:rock",), "")
