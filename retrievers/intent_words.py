@@ -42,6 +42,7 @@ CONNECTORS: Final = frozenset({"by", "from"})
 TOPIC_CONNECTORS: Final = frozenset({"about", "on"})
 TALK: Final = frozenset({Kind.PODCAST, Kind.EPISODE})
 _POSSESSIVE: Final = re.compile(r"(?<=\w)['\u2019]s\b", re.IGNORECASE)
+_AMPERSAND: Final = re.compile(r"\s*&\s*")
 _DECADE: Final = re.compile(r"^(?:(19|20)?(\d)0s|(19|20)(\d{2}))$")
 
 
@@ -70,14 +71,18 @@ def decade(word: str) -> tuple[int, int] | None:
 
 
 def query_words(text: str) -> list[str]:
-    """The normalized words of a query, with "X's" read as "X" and "Beatles, The" turned."""
-    return query_key(article_first(_POSSESSIVE.sub("", text))).split()
+    """The normalized words of a query, with "X's" read as "X", "&" as "and" (as names are
+    indexed: "Above & Beyond") and "Beatles, The" turned."""
+    return query_key(_AMPERSAND.sub(" and ", article_first(_POSSESSIVE.sub("", text)))).split()
 
 
 def split_intent(words: list[str]) -> Intent:
     kinds = frozenset(KIND_WORDS[w] for w in words if w in KIND_WORDS)
     years = next((d for w in words if (d := decade(w)) is not None), None)
-    connectors = CONNECTORS | (TOPIC_CONNECTORS if kinds & TALK else frozenset())
+    # "by" joins a kind to an artist ("songs by X"); without a kind it may be a title's own
+    # ("stand by me ben e king"): the title + "by" + artist form is read apart.
+    connectors = (CONNECTORS if kinds else CONNECTORS - {"by"}) | (
+        TOPIC_CONNECTORS if kinds & TALK else frozenset())
     rest = [w for i, w in enumerate(words)
             if w not in KIND_WORDS and decade(w) is None and w not in connectors
             and not (w == "the" and i + 1 < len(words) and decade(words[i + 1]) is not None)]

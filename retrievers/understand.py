@@ -172,7 +172,8 @@ class QueryUnderstanding:
         """Interpretations, most confident first (empty when no structure was found)."""
         words = self._kind_words_in_genres(query_words(text))
         intent = split_intent(words)
-        found = self._similar(words) or self._named(words, intent) or self._structured(intent)
+        found = (self._similar(words) or self._named(words, intent) or self._by(words, intent)
+                 or self._structured(intent))
         if intent.led:  # "best of X", "play X", "top X songs": X's songs, probably
             songs = Intent(intent.led, intent.kinds or frozenset({Kind.SONG}), intent.years)
             found += [replace(r, confidence=r.confidence * LEAD_FACTOR)
@@ -195,6 +196,19 @@ class QueryUnderstanding:
                 out.append(words[i])
                 i += 1
         return out
+
+    def _by(self, words: list[str], intent: Intent) -> list[Interpretation]:
+        """"<title> by <artist>": the words after the last "by" are the artist's name, the
+        words before it a title of theirs (or only kind words: "songs by X")."""
+        if "by" not in words[1:-1]:
+            return []
+        cut = len(words) - 1 - words[::-1].index("by")
+        title, name = words[:cut], words[cut + 1:]
+        if len(name) > MAX_SPAN_WORDS or all(w in KIND_WORDS or w in LEAD for w in title):
+            return []
+        title = [w for w in title if w not in KIND_WORDS] if intent.kinds else title
+        return [r for artist, score in self.link([" ".join(name)], False)[0][:2]
+                for r in self._with_artist(artist, score, title, intent.kinds, (), intent.years)]
 
     def _named(self, words: list[str], intent: Intent) -> list[Interpretation]:
         """A kind word that is part of a name ("Roxy Music", "The Album Leaf", "Good Shoes
@@ -303,11 +317,20 @@ class QueryUnderstanding:
     def _with_artist(self, artist: str, score: float, rest: list[str], kinds: frozenset[Kind],
                      genres: tuple[str, ...], years: tuple[int, int] | None
                      ) -> list[Interpretation]:
-        name = self.t.entities[artist].name
+        titled = self._titled(artist, score, rest, kinds, genres, years) if rest else []
+        if any(r.whole for r in titled):  # "Justin Bieber Friends": a title, though a filler
+            return titled
         if all(w in FILLER or w in LEAD for w in rest):  # "the X band", "best of X"
             conf = score * (0.9 if kinds else 0.8) * (0.95 if rest else 1.0)
             return [Interpretation(kinds, artist, genres, years, "", confidence=conf,
                                    explanation=self._explain(kinds, artist, genres, years))]
+        return titled
+
+    def _titled(self, artist: str, score: float, rest: list[str], kinds: frozenset[Kind],
+                genres: tuple[str, ...], years: tuple[int, int] | None
+                ) -> list[Interpretation]:
+        """The artist's song (and album) that the rest of the query names, as readings."""
+        name = self.t.entities[artist].name
         title = " ".join(rest)
         if len(title.replace(" ", "")) < MIN_TITLE_CHARS:
             return []  # "t.i. tracks": "i" names no song

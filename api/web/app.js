@@ -99,7 +99,10 @@ function card(item, position) {
     el("div", { class: "top" }, el("span", { class: `kind ${item.kind}` }, item.kind),
       el("a", { class: "name", href: "#", onclick: (ev) => { ev.preventDefault(); send(item, position, "click"); } }, item.name),
       actions),
-    el("div", { class: "subtitle" }, item.subtitle), related, why);
+    el("div", { class: "subtitle" }, item.subtitle,
+      item.other_versions ? el("span", { class: "versions" },
+        ` · ${item.other_versions} other version${item.other_versions === 1 ? "" : "s"}`) : ""),
+    related, why);
 }
 
 async function send(item, position, action) {
