@@ -26,7 +26,7 @@ the store into small in-process tables (`retrievers.understand_tables`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain, islice
 from typing import Final
@@ -41,6 +41,7 @@ from retrievers.intent_words import (
     KIND_WORDS,
     LEAD,
     Intent,
+    decade,
     query_words,
     similar_kinds,
     similar_spans,
@@ -65,6 +66,7 @@ MAX_TEXT_CHECKS: Final = 300  # of those, matched against the reading's leftover
 SIMILAR_FACTOR: Final = 0.95  # a similarity reading is about as sure as its artist link
 NEAR_TITLE: Final = 88  # Indel ratio a misspelled title after "like" needs
 TITLE_FACTOR: Final = 0.9  # "like <title>": a title is weaker evidence than an artist's name
+NAMED_KIND_FACTOR: Final = 1.125  # "<name with a kind word> songs": as sure as "X songs" (0.9)
 LEAD_FACTOR: Final = 0.9  # "best of X" read as X's songs: the words may be a title's
 # "<title> <artist>" where the artist has an album and a song of that name (a single): the
 # more popular one first (the song on a tie, what is most often wanted), the other beside it.
@@ -172,7 +174,7 @@ class QueryUnderstanding:
         """Interpretations, most confident first (empty when no structure was found)."""
         words = self._kind_words_in_genres(query_words(text))
         intent = split_intent(words)
-        found = (self._similar(words) or self._named(words, intent) or self._by(words, intent)
+        found = (self._similar(words) or self._named(words) or self._by(words, intent)
                  or self._structured(intent))
         if intent.led:  # "best of X", "play X", "top X songs": X's songs, probably
             songs = Intent(intent.led, intent.kinds or frozenset({Kind.SONG}), intent.years)
@@ -210,29 +212,40 @@ class QueryUnderstanding:
         return [r for artist, score in self.link([" ".join(name)], False)[0][:2]
                 for r in self._with_artist(artist, score, title, intent.kinds, (), intent.years)]
 
-    def _named(self, words: list[str], intent: Intent) -> list[Interpretation]:
-        """A kind word that is part of a name ("Roxy Music", "The Album Leaf", "Good Shoes
-        Band"): the readings of the whole query whose artist (or song) is named with it."""
-        if not intent.kinds:
+    def _named(self, words: list[str]) -> list[Interpretation]:
+        """A kind or year word that is part of an artist's name ("Roxy Music", "The Album
+        Leaf", "The 1975"): the artist read with it, asking for the kinds the other kind words
+        name ("the marshall tucker band's songs": songs, by The Marshall Tucker Band)."""
+        intent_words = {w for w in words if w in KIND_WORDS or decade(w) is not None}
+        if not intent_words:
             return []
-        kind_words = {w for w in words if w in KIND_WORDS}
-        return [r for r in self._artist_readings(words, frozenset(), (), None)
-                if kind_words & set(query_key(self._name_of(r)).split())]
-
-    def _name_of(self, r: Interpretation) -> str:
-        named = [r.artist, r.entity]
-        return " ".join(self.t.entities[e].name for e in named if e is not None)
+        out = []
+        while len(words) > 1 and words[0] in LEAD:  # "top The 1975 songs"
+            words = words[1:]
+        for r in self._artist_readings(words, frozenset(), (), None, intent_words):
+            if r.artist is None or r.entity is not None:
+                continue
+            in_name = intent_words & set(query_key(self.t.entities[r.artist].name).split())
+            if not in_name:
+                continue
+            kinds = frozenset(KIND_WORDS[w] for w in intent_words - in_name if w in KIND_WORDS)
+            out.append(replace(r, kinds=kinds, asked=bool(kinds),
+                               confidence=r.confidence * (NAMED_KIND_FACTOR if kinds else 1),
+                               explanation=self._explain(kinds, r.artist, (), None)))
+        return out
 
     def _structured(self, intent: Intent) -> list[Interpretation]:
         kinds, years, rest = intent.kinds, intent.years, list(intent.words)
         asked = bool(kinds)
         genres, without = self._genres(rest)
-        if genres:  # "best rock tracks": "best" is no text to match
-            without = [w for w in without if w not in LEAD]
         # An artist name may hold genre words ("Hot Hot Heat"): try it whole first, unless the
         # genres are all there is ("chillout", "hip hop": a genre, even if some artist is so
         # named).
-        whole = genres and without and len(rest) <= MAX_SPAN_WORDS
+        if genres:  # "best rock tracks": "best" is no text to match
+            without = [w for w in without if w not in LEAD]
+        # ... and a tag named exactly as an artist ("u2") is the artist's name.
+        whole = genres and len(rest) <= MAX_SPAN_WORDS and (without or any(
+            query_key(self.t.entities[g].name) in self.t.artist_keys for g in genres))
         found = self._artist_readings(rest, kinds, (), years) if whole else []
         if not found:
             found = self._artist_readings(without, kinds, genres, years)
@@ -288,8 +301,8 @@ class QueryUnderstanding:
         return tuple(found), rest
 
     def _artist_readings(self, words: list[str], kinds: frozenset[Kind],
-                         genres: tuple[str, ...], years: tuple[int, int] | None
-                         ) -> list[Interpretation]:
+                         genres: tuple[str, ...], years: tuple[int, int] | None,
+                         also_filler: Collection[str] = ()) -> list[Interpretation]:
         """Split the words into an artist name (a prefix or a suffix) and the rest; the longest
         span that links (and whose rest names one of the artist's songs) wins. Failing that, a
         span may be the start of a name when the rest names a song of that artist."""
@@ -300,7 +313,8 @@ class QueryUnderstanding:
         for n_words in range(len(splits[0][0]), 0, -1):
             out = [r for (span, rest), found in zip(splits, links, strict=True)
                    if len(span) == n_words for artist, score in found[:2]
-                   for r in self._with_artist(artist, score, rest, kinds, genres, years)]
+                   for r in self._with_artist(artist, score, rest, kinds, genres, years,
+                                              also_filler)]
             if out:
                 return out
         partial = [(span, rest) for span, rest in splits
@@ -315,12 +329,12 @@ class QueryUnderstanding:
         return sorted(out, key=lambda r: -r.confidence)[:2]
 
     def _with_artist(self, artist: str, score: float, rest: list[str], kinds: frozenset[Kind],
-                     genres: tuple[str, ...], years: tuple[int, int] | None
-                     ) -> list[Interpretation]:
+                     genres: tuple[str, ...], years: tuple[int, int] | None,
+                     also_filler: Collection[str] = ()) -> list[Interpretation]:
         titled = self._titled(artist, score, rest, kinds, genres, years) if rest else []
         if any(r.whole for r in titled):  # "Justin Bieber Friends": a title, though a filler
             return titled
-        if all(w in FILLER or w in LEAD for w in rest):  # "the X band", "best of X"
+        if all(w in FILLER or w in LEAD or w in also_filler for w in rest):  # "best of X"
             conf = score * (0.9 if kinds else 0.8) * (0.95 if rest else 1.0)
             return [Interpretation(kinds, artist, genres, years, "", confidence=conf,
                                    explanation=self._explain(kinds, artist, genres, years))]

@@ -69,10 +69,12 @@ def build_tables(store: GraphStore) -> Tables:
     for e in t.entities.values():
         t.by_kind[e.kind].append(e.id)
         if e.kind is Kind.GENRE:
-            key = query_key(e.name)
-            t.genre_keys.setdefault(key, e.id)
-            if set(key.split()) & KIND_WORDS.keys():  # "album rock": one word to a query
-                t.genre_keys.setdefault(key.replace(" ", "_"), e.id)
+            # "Society & Culture" is "society culture" and, as queries read "&", "society and
+            # culture"
+            for key in dict.fromkeys((query_key(e.name), query_key(e.name.replace("&", " and ")))):
+                t.genre_keys.setdefault(key, e.id)
+                if set(key.split()) & KIND_WORDS.keys():  # "album rock": one word to a query
+                    t.genre_keys.setdefault(key.replace(" ", "_"), e.id)
         elif e.kind is Kind.ARTIST:
             for name in dict.fromkeys(query_key(n) for n in (e.name, *e.aliases)):
                 t.artist_keys[name].append(e.id)

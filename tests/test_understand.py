@@ -263,3 +263,16 @@ def test_kind_and_lead_words_inside_names_stay_names(memory_catalog: MemoryStore
     assert (album_rock.genres, album_rock.kinds) == (("g:album-rock",), frozenset({Kind.SONG}))
     [best_rock, *_] = u.interpret("best rock songs")
     assert (best_rock.genres, best_rock.text) == (("g:rock",), "")
+
+
+def test_title_by_artist_and_whole_titles(memory_catalog: MemoryStore) -> None:
+    """"<title> by <artist>" splits at "by"; the reading holds the whole title ("whole"), a word
+    of a title does not."""
+    u = _linked(memory_catalog)
+    [best, album] = u.interpret("Highway to Hell by AC/DC")  # a song and its album, one name
+    assert (best.entity, best.whole) == ("so:2zYzyRzz6pRmhPzyfMEC8s", True)
+    assert (album.entity, album.whole) == ("al:10v912xgTZbjAtYfyKWJCS", True)
+    assert album.confidence < best.confidence
+    part = [r for r in u.interpret("ac/dc highway") if r.entity]
+    assert part
+    assert not any(r.whole for r in part)
