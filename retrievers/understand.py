@@ -187,7 +187,7 @@ class QueryUnderstanding:
         the kind word is not read as a kind."""
         i, out = 0, []
         while i < len(words):
-            for n in (3, 2):
+            for n in (4, 3, 2):
                 span = words[i:i + n]
                 joined = "_".join(span)
                 if len(span) == n and joined in self.t.genre_keys:
@@ -243,9 +243,9 @@ class QueryUnderstanding:
         # named).
         if genres:  # "best rock tracks": "best" is no text to match
             without = [w for w in without if w not in LEAD]
-        # ... and a tag named exactly as an artist ("u2") is the artist's name.
-        whole = genres and len(rest) <= MAX_SPAN_WORDS and (without or any(
-            query_key(self.t.entities[g].name) in self.t.artist_keys for g in genres))
+        # (A tag named exactly as an artist, "u2", stays a genre: so do "electronic", "emo",
+        # "history", "love", which are artists' names too.)
+        whole = genres and without and len(rest) <= MAX_SPAN_WORDS
         found = self._artist_readings(rest, kinds, (), years) if whole else []
         if not found:
             found = self._artist_readings(without, kinds, genres, years)
@@ -287,7 +287,7 @@ class QueryUnderstanding:
         found: list[str] = []
         i, rest = 0, []
         while i < len(words):
-            for n in (3, 2, 1):
+            for n in (4, 3, 2, 1):
                 gid = self.t.genre_keys.get(" ".join(words[i:i + n]))
                 if n == 1 and words[i] in LEAD and len(words) > 1:
                     gid = None  # "best rock tracks": "best" is a lead word, not the tag "best"
