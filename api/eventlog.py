@@ -282,6 +282,22 @@ class EventLog:
             database_=self.store.database)
         return bool(records[0]["mine"])
 
+    def finish_claim(self, key: str, at: float) -> None:
+        """Mark the one-time job `key` done (see `claim`)."""
+        self.store.driver.execute_query(
+            "MATCH (m:Meta {key: $key}) SET m.done_at = $at", {"key": key, "at": at},
+            database_=self.store.database)
+
+    def claim_settled(self, key: str, stale_before: float) -> bool:
+        """Whether the one-time job `key` is finished, or was claimed before `stale_before`
+        (its claimer died: nobody waits for it any longer)."""
+        records, _, _ = self.store.driver.execute_query(
+            "MATCH (m:Meta {key: $key}) "
+            "RETURN m.done_at IS NOT NULL OR m.claimed_at < $stale AS settled",
+            {"key": key, "stale": stale_before}, database_=self.store.database,
+            routing_=RoutingControl.READ)
+        return not records or bool(records[0]["settled"])
+
     def outcomes_after(self, seq: int, limit: int = 2000) -> list[tuple[int, bytes]]:
         records, _, _ = self.store.driver.execute_query(
             "MATCH (o:Outcome) WHERE o.seq > $seq WITH o ORDER BY o.seq LIMIT $limit "

@@ -31,6 +31,7 @@ MEMORY_SYNC_S: Final = 1.0  # how often feedback from other processes reaches th
 LEARN_SYNC_S: Final = 0.5  # how often this process applies the shared log's new outcomes
 SETTLE_S: Final = 5.0  # how often searches whose feedback window closed are settled
 WARM_START_KEY: Final = "warm-start"
+WARM_WAIT_S: Final = 300.0  # a warm start claimed longer ago than this is not waited for
 
 
 class NotReady(RuntimeError):
@@ -204,15 +205,23 @@ class Service:
 
 
     def _warm_start(self, searcher: Searcher, built: Indexes) -> None:
-        """On a catalog with no learning state, learn what the catalog implies before serving
-        (one process claims it; the others learn its outcomes from the log)."""
+        """On a catalog with no learning state, learn what the catalog implies before serving.
+        One process claims it; the others wait for it to finish (unless it was claimed more
+        than WARM_WAIT_S ago: its claimer died), then learn its outcomes from the log, so that
+        no worker serves the first users untrained."""
         learner = self.learner
         per_class = self.settings.warm_start
-        if learner is None or per_class <= 0 or learner.seq > 0 or \
-                not self.events.claim(WARM_START_KEY, self.clock()):
+        if learner is None or per_class <= 0 or learner.seq > 0:
             return
-        warm_start(searcher, learner, lessons(built.understand.t, per_class=per_class),
-                   self.clock)
+        if self.events.claim(WARM_START_KEY, self.clock()):
+            warm_start(searcher, learner, lessons(built.understand.t, per_class=per_class),
+                       self.clock)
+            self.events.finish_claim(WARM_START_KEY, self.clock())
+            return
+        while not self.events.claim_settled(WARM_START_KEY, self.clock() - WARM_WAIT_S) \
+                and not self._stop.is_set():
+            time.sleep(0.5)
+        learner.sync()
 
 
 def _freeze_heap() -> None:

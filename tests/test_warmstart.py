@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from api.service import Service
 from api.warmstart import WARM_USER, lessons, subject_half
 from graph import server
 from graph.memory_store import MemoryStore
@@ -34,22 +35,31 @@ def test_lessons_come_from_the_tune_half_only(memory_catalog: MemoryStore) -> No
 
 
 @pytest.mark.neo4j
-def test_a_fresh_log_is_warmed_once_before_ready(neo4j_server: server.ServerInfo,
+def test_a_fresh_log_is_warmed_once_before_any_worker_is_ready(neo4j_server: server.ServerInfo,
                                                  shared_neo4j: Neo4jStore) -> None:
     load_fixture_catalog(shared_neo4j)
     for query in ("MATCH (n) WHERE n:Search OR n:Feedback OR n:Outcome OR n:PolicyState "
                   "OR n:Query DETACH DELETE n", "MATCH (m:Meta) WHERE m.key IN "
                   "['outcomes', 'warm-start'] DETACH DELETE m"):
         shared_neo4j.driver.execute_query(query)
-    with running_service(neo4j_server.uri, WARM) as svc:
-        learner = svc.learner
-        assert learner is not None
-        assert learner.ranker is not None
-        warmed = learner.seq
+    two = [Service.connect(WARM, neo4j_server.uri) for _ in range(2)]  # two workers at once
+    try:
+        for svc in two:
+            svc.start()
+        assert all(svc.wait_ready(180) for svc in two)
+        learners = [svc.learner for svc in two]
+        assert learners[0] is not None
+        assert learners[1] is not None
+        assert learners[0].ranker is not None
+        warmed = learners[0].seq
         assert warmed > 0  # outcomes applied before ready
-        assert learner.ranker.updates > 0  # takes taught the ranker
-        users = {r.user for r in svc.events.searches()}
+        assert learners[1].seq == warmed  # the other waited for the warm start, then learned it
+        assert learners[0].ranker.updates > 0  # takes taught the ranker
+        users = {r.user for r in two[0].events.searches()}
         assert users == {WARM_USER}  # every warm-start search is marked synthetic
+    finally:
+        for svc in two:
+            svc.close()
     with running_service(neo4j_server.uri, WARM) as again:  # a restart does not warm again
         assert again.learner is not None
         assert again.learner.seq == warmed
