@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from rapidfuzz import fuzz
@@ -104,7 +105,9 @@ def named_like(query: str, fused: Sequence[Fused], cards: Cards) -> list[str]:
     return out
 
 
-def collapse_versions(fused: Sequence[Fused], cards: Cards, query: str) -> list[PageItem]:
+def collapse_versions(fused: Sequence[Fused], cards: Cards, query: str,
+                      limit: int) -> list[PageItem]:
+    """The first `limit` works of the ranked list, each as its most popular version there."""
     words = set(query_key(query).split())
     groups: dict[str, list[Fused]] = {}
     for f in fused:
@@ -112,8 +115,10 @@ def collapse_versions(fused: Sequence[Fused], cards: Cards, query: str) -> list[
         if card is None:
             continue
         group = card.group or card.id
-        if words & _version_words(card.name):
+        if group != card.id and words & _version_words(card.name):
             group = card.id  # the query names this version: it stands alone
+        if group not in groups and len(groups) == limit:
+            continue  # a page is full; later members of its works may still join them
         groups.setdefault(group, []).append(f)
     out = []
     for group, members in groups.items():  # in the order of each group's best-ranked member
@@ -129,6 +134,7 @@ def _popularity(cards: Cards, f: Fused) -> float:
     return card.popularity if card is not None else 0.0
 
 
-def _version_words(name: str) -> set[str]:
+@lru_cache(maxsize=1 << 16)
+def _version_words(name: str) -> frozenset[str]:
     """The words of a name beyond its core title: "remaster", "2011", "live", "acoustic"."""
-    return set(query_key(name).split()) - set(query_key(core_title(name)).split())
+    return frozenset(query_key(name).split()) - frozenset(query_key(core_title(name)).split())

@@ -170,7 +170,7 @@ class Searcher:
                                            query_class(context)),
                                 readings, idx.cards, text, satisfies)
         page_items = collapse_versions(_after_the_similar(ranked, readings, idx.cards),
-                                       idx.cards, text)[:limit]
+                                       idx.cards, text, limit)
         degraded = not self.health.available() or any(
             r.name in idx.remote and r.status != "ok" and r.error != NO_SEEDS
             for r in runs.values())

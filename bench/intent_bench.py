@@ -52,10 +52,12 @@ from graph.connect import open_store, resolve
 from graph.model import Entity, Kind, Relation, RelType
 from graph.neo4j_store import Neo4jStore
 from graph.snapshot import Snapshot
+from retrievers.base import Query
 
 REPO: Final = Path(__file__).resolve().parents[1]
 DEFAULT_OUT: Final = REPO / "bench" / "results" / "intent_bench.txt"
 PAGE: Final = 10
+PEER_K: Final = 50  # candidates a peer returns
 EXAMINE_DECAY: Final = 0.7  # position p examined with probability (1 / (1 + p)) ** 0.7
 CLICK_GAP_S: Final = 20.0  # simulated seconds between two searches of the click phase
 SETTLE_EVERY: Final = 20
@@ -208,6 +210,20 @@ class TuneGraph:
         taught = lessons(self.service.indexes.understand.t, per_class=per_class, seed=seed)
         return warm_start(searcher, self.learner, taught, self.clock)
 
+    def static_text(self, queries: Sequence[IntentQuery]) -> list[Ranked] | None:
+        """The service's own `text` source (the static model distilled from MiniLM) alone, top
+        50: what a contextual model would have to beat to pay as a source. None when the
+        catalog has no text vectors."""
+        text = self.service.indexes.retrievers.get("text")
+        if text is None:
+            return None
+        out = []
+        for q in queries:
+            t0 = time.perf_counter()
+            ids = [c.entity_id for c in text.retrieve(Query(q.query), PEER_K)]
+            out.append(Ranked(ids, (time.perf_counter() - t0) * 1000))
+        return out
+
     def search(self, text: str) -> tuple[SearchResult, float]:
         searcher = self.service.searcher
         assert searcher is not None
@@ -279,6 +295,9 @@ def run_tunegraph(uri: str, judged_q: Sequence[IntentQuery], pool: Sequence[Inte
         t0 = time.perf_counter()
         runs = [judge("TuneGraph untrained", judged_q, tg.answer(judged_q), facts)]
         log(f"TuneGraph untrained: {len(judged_q)} searches in {time.perf_counter() - t0:.0f} s")
+        static = tg.static_text(judged_q) if args.peers else None
+        if static is not None:  # the served text source alone, beside the contextual peer
+            static_run = judge("static text", judged_q, static, facts)
         tg.wait_logged()
         tg.forget()  # the judged pass's searches must not settle into the learner
         if args.warm_start > 0:
@@ -297,7 +316,7 @@ def run_tunegraph(uri: str, judged_q: Sequence[IntentQuery], pool: Sequence[Inte
                               tg.answer(judged_q), facts))
     finally:
         tg.close()
-    return runs
+    return runs if static is None else [*runs, static_run]
 
 
 def run_peers(store: Neo4jStore, snap: Snapshot, judged_q: Sequence[IntentQuery],
@@ -355,7 +374,8 @@ def table(runs: Sequence[Run], queries: Sequence[IntentQuery]) -> list[str]:
 def latency(runs: Sequence[Run]) -> str:
     """The first pass's search times and the peers'; later passes repeat the first pass's
     queries, which the service's cache of source answers then serves, so they are left out."""
-    notes = {"dense": " (query encoding included)", "hybrid": " (BM25 + dense + fusion)"}
+    notes = {"dense": " (query encoding included)", "hybrid": " (BM25 + dense + fusion)",
+             "static text": " (the served text source alone)"}
     parts = [f"{r.name} {percentiles(r.ms)}{notes.get(r.name, '')}" for r in runs
              if r.name == "TuneGraph untrained" or not r.name.startswith("TuneGraph")]
     return "Latency, ms per search, p50 / p95: " + "; ".join(parts) + "."

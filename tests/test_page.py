@@ -56,13 +56,18 @@ def test_an_entity_named_like_the_whole_query_keeps_the_lead() -> None:
 
 
 def test_versions_collapse_to_the_most_popular_at_the_best_place() -> None:
-    page = collapse_versions(_fused("s3", "s4", "s1", "s2", "s5"), CARDS, "moondance")
+    page = collapse_versions(_fused("s3", "s4", "s1", "s2", "s5"), CARDS, "moondance", 10)
     assert [(p.fused.entity_id, p.versions) for p in page] == [("s1", 3), ("s4", 1), ("s5", 1)]
     assert page[0].fused.score == 1.0  # the place (and score) of the best-ranked version
 
 
+def test_a_page_holds_limit_works() -> None:
+    page = collapse_versions(_fused("s3", "s4", "s1", "s5"), CARDS, "moondance", 2)
+    assert [(p.fused.entity_id, p.versions) for p in page] == [("s1", 3), ("s4", 1)]
+
+
 def test_a_query_that_names_a_version_keeps_it() -> None:
-    page = collapse_versions(_fused("s3", "s2", "s1"), CARDS, "moondance live")
+    page = collapse_versions(_fused("s3", "s2", "s1"), CARDS, "moondance live", 10)
     assert [p.fused.entity_id for p in page] == ["s1", "s2"]
 
 
