@@ -185,19 +185,8 @@ class QueryUnderstanding:
     def _kind_words_in_genres(self, words: list[str]) -> list[str]:
         """"album rock hits": a genre whose name holds a kind word is one word here, so that
         the kind word is not read as a kind."""
-        i, out = 0, []
-        while i < len(words):
-            for n in (4, 3, 2):
-                span = words[i:i + n]
-                joined = "_".join(span)
-                if len(span) == n and joined in self.t.genre_keys:
-                    out.append(joined)
-                    i += n
-                    break
-            else:
-                out.append(words[i])
-                i += 1
-        return out
+        return ["_".join(span) if genre else span[0]
+                for span, genre in self._genre_spans(words, "_", (4, 3, 2))]
 
     def _by(self, words: list[str], intent: Intent) -> list[Interpretation]:
         """"<title> by <artist>": the words after the last "by" are the artist's name, the
@@ -283,22 +272,32 @@ class QueryUnderstanding:
         return out
 
     def _genres(self, words: list[str]) -> tuple[tuple[str, ...], list[str]]:
-        """Longest genre names first ("dance pop" before "pop"); returns the rest of the words."""
-        found: list[str] = []
-        i, rest = 0, []
+        """Longest genre names first ("dance pop" before "pop"); returns the rest of the words.
+        A lead word beside others is no genre ("best rock tracks": not the tag "best")."""
+        spans = self._genre_spans(words, " ", (4, 3, 2, 1), lambda span: not (
+            len(span) == 1 and span[0] in LEAD and len(words) > 1))
+        return (tuple(genre for _, genre in spans if genre),
+                [span[0] for span, genre in spans if not genre])
+
+    def _genre_spans(self, words: list[str], sep: str, sizes: Sequence[int],
+                     accept: Callable[[list[str]], bool] = lambda _: True
+                     ) -> list[tuple[list[str], str | None]]:
+        """The words cut, left to right, into genre names (the longest of `sizes` words,
+        joined by `sep`, that `accept` takes) and single other words."""
+        out: list[tuple[list[str], str | None]] = []
+        i = 0
         while i < len(words):
-            for n in (4, 3, 2, 1):
-                gid = self.t.genre_keys.get(" ".join(words[i:i + n]))
-                if n == 1 and words[i] in LEAD and len(words) > 1:
-                    gid = None  # "best rock tracks": "best" is a lead word, not the tag "best"
-                if gid and i + n <= len(words):
-                    found.append(gid)
+            for n in sizes:
+                span = words[i:i + n]
+                genre = self.t.genre_keys.get(sep.join(span)) if len(span) == n else None
+                if genre and accept(span):
+                    out.append((span, genre))
                     i += n
                     break
             else:
-                rest.append(words[i])
+                out.append(([words[i]], None))
                 i += 1
-        return tuple(found), rest
+        return out
 
     def _artist_readings(self, words: list[str], kinds: frozenset[Kind],
                          genres: tuple[str, ...], years: tuple[int, int] | None,
