@@ -490,8 +490,10 @@ class QueryUnderstanding:
 
     @staticmethod
     def _in_years(r: Interpretation, e: Entity) -> bool:
+        if r.years is None:
+            return True
         year = _year(e)
-        return r.years is None or (year is not None and r.years[0] <= year <= r.years[1])
+        return year is not None and r.years[0] <= year <= r.years[1]
 
     def _text_key(self, e: Entity) -> str:
         key = self.t.text_keys.get(e.id)
