@@ -139,7 +139,6 @@ def _train_warm_start(args: argparse.Namespace) -> int:
 
     from api.service import Service
     from api.settings import Settings
-    from api.warmstart import lessons, warm_start
 
     service = Service.connect(replace(Settings.from_env(), warm_start=0))
     service.start()
@@ -149,9 +148,7 @@ def _train_warm_start(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         service.learner.reset()  # a fresh state under a new epoch: every process reloads it
-        report = warm_start(service.searcher, service.learner,
-                            lessons(service.indexes.understand.t, per_class=args.per_class,
-                                    seed=args.seed), service.clock)
+        report = service.warm(service.searcher, args.per_class, args.seed)
         print(f"warm start: {report.lessons} lessons, {report.taken} with a relevant entity on "
               f"the page, {report.seconds:.1f} s; policy {service.learner.name} at outcome "
               f"{service.learner.seq}")

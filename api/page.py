@@ -96,9 +96,8 @@ def named_like(query: str, fused: Sequence[Fused], cards: Cards) -> list[str]:
         card = cards.get(f.entity_id)
         if card is None:
             continue
-        names = {query_key(card.name), query_key(core_title(card.name))}
         if any(abs(len(n) - len(key)) <= NAMED_SLIP and
-               fuzz.ratio(key, n, score_cutoff=NAMED_RATIO) for n in names):
+               fuzz.ratio(key, n, score_cutoff=NAMED_RATIO) for n in _name_keys(card.name)):
             out.append(f.entity_id)
             if len(out) == EXACT_LEADERS:
                 break
@@ -135,6 +134,12 @@ def _popularity(cards: Cards, f: Fused) -> float:
 
 
 @lru_cache(maxsize=1 << 16)
-def _version_words(name: str) -> frozenset[str]:
+def _name_keys(name: str) -> tuple[str, str]:
+    """A name's key and its core title's ("moondance 2013 remaster", "moondance")."""
+    return query_key(name), query_key(core_title(name))
+
+
+def _version_words(name: str) -> set[str]:
     """The words of a name beyond its core title: "remaster", "2011", "live", "acoustic"."""
-    return frozenset(query_key(name).split()) - frozenset(query_key(core_title(name)).split())
+    whole, core = _name_keys(name)
+    return set(whole.split()) - set(core.split())

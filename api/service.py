@@ -19,7 +19,7 @@ from api.indexes import Indexes, build_indexes
 from api.learning import Learner, action_space
 from api.search import Searcher
 from api.settings import Settings
-from api.warmstart import lessons, warm_start
+from api.warmstart import WarmStartReport, lessons, warm_start
 from bandit import RewardConfig
 from graph.connect import open_store
 from graph.neo4j_store import Neo4jStore
@@ -198,13 +198,19 @@ class Service:
                 (lambda: learner.ranker) if self.settings.ranker == "learned" else lambda: None,
                 self.events, self.health, self.users,
                 deadline_ms=self.settings.search_deadline_ms, clock=self.clock)
-            self._warm_start(searcher, built)
+            self._warm_start(searcher)
             self.searcher = searcher
         self.load_error = ""
         log.info("serving catalog version %d", built.version)
 
+    def warm(self, searcher: Searcher, per_class: int, seed: int = 0) -> WarmStartReport:
+        """Teach the learner the catalog's own lessons (api.warmstart) through `searcher`."""
+        assert self.learner is not None
+        return warm_start(searcher, self.learner,
+                          lessons(self._built().understand.t, per_class=per_class, seed=seed),
+                          self.clock)
 
-    def _warm_start(self, searcher: Searcher, built: Indexes) -> None:
+    def _warm_start(self, searcher: Searcher) -> None:
         """On a catalog with no learning state, learn what the catalog implies before serving.
         One process claims it; the others wait for it to finish (unless it was claimed more
         than WARM_WAIT_S ago: its claimer died), then learn its outcomes from the log, so that
@@ -214,8 +220,7 @@ class Service:
         if learner is None or per_class <= 0 or learner.seq > 0:
             return
         if self.events.claim(WARM_START_KEY, self.clock()):
-            warm_start(searcher, learner, lessons(built.understand.t, per_class=per_class),
-                       self.clock)
+            self.warm(searcher, per_class)
             self.events.finish_claim(WARM_START_KEY, self.clock())
             return
         while not self.events.claim_settled(WARM_START_KEY, self.clock() - WARM_WAIT_S) \

@@ -67,7 +67,7 @@ def _artist_lessons(t: Tables, artist: str, rng: random.Random) -> Iterator[Less
         form = rng.choice(("artists like {}", "similar to {}", "bands like {}"))
         yield Lesson("artists_like", form.format(name), related, artist)
     yield Lesson("name", name, frozenset({artist}), artist)
-    own = [s for s in t.songs_by_artist.get(artist, []) if t.artists_of[s][:1] == [artist]]
+    own = [s for s in t.songs_by_artist.get(artist, []) if t.artists_of.get(s, [])[:1] == [artist]]
     for song in own[:1]:  # a song whose first artist is this one (the subject of its half)
         versions = frozenset(s for s in songs if _core(t, s) == _core(t, song))
         yield Lesson("title_artist", f"{_core(t, song)} {name}", versions, artist)
@@ -76,7 +76,7 @@ def _artist_lessons(t: Tables, artist: str, rng: random.Random) -> Iterator[Less
         if len(like) >= MIN_MEMBERS:
             yield Lesson("songs_like", f"songs like {_core(t, song)}", like, artist)
     for album in [a for a in t.albums_by_artist.get(artist, [])
-                  if t.artists_of[a][:1] == [artist]][:1]:
+                  if t.artists_of.get(a, [])[:1] == [artist]][:1]:
         albums = frozenset(a for a in t.albums_by_artist[artist] if _core(t, a) == _core(t, album))
         yield Lesson("album_artist", f"{_core(t, album)} {name}", albums, artist)
 

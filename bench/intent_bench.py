@@ -43,7 +43,7 @@ from api.feedback import FeedbackError, handle_feedback
 from api.schemas import FeedbackIn
 from api.search import SearchResult
 from api.service import Service
-from api.warmstart import WarmStartReport, lessons, warm_start
+from api.warmstart import WarmStartReport
 from bench.devset_variants import core_title, fold
 from bench.intent_devset import CLASSES, RANKED, IntentQuery, generate
 from bench.intent_peers import PEERS, Dense, Peers, bm25
@@ -207,8 +207,7 @@ class TuneGraph:
         """The warm start a fresh deployment makes by itself (api.warmstart), on this service."""
         searcher = self.service.searcher
         assert searcher is not None
-        taught = lessons(self.service.indexes.understand.t, per_class=per_class, seed=seed)
-        return warm_start(searcher, self.learner, taught, self.clock)
+        return self.service.warm(searcher, per_class, seed)
 
     def static_text(self, queries: Sequence[IntentQuery]) -> list[Ranked] | None:
         """The service's own `text` source (the static model distilled from MiniLM) alone, top

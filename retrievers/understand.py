@@ -85,13 +85,13 @@ def allowed_edits(n: int) -> int:
     return 0 if n <= 3 else 1 if n <= 7 else 2 if n <= 14 else 3
 
 
-def fuzzy_linker(index: FuzzyIndex, kind: Kind = Kind.ARTIST) -> Linker:
-    """A Linker over a fuzzy name index, to names of `kind`: links within `allowed_edits` of
-    the span, scored by similarity but never below MIN_LINK."""
-    kinds = frozenset({kind})
+def fuzzy_linker(index: FuzzyIndex) -> Linker:
+    """A Linker over a fuzzy name index (best an artist-only one): links within
+    `allowed_edits` of the span, scored by similarity but never below MIN_LINK."""
+    artists = frozenset({Kind.ARTIST})
 
     def link(spans: Sequence[str], partial: bool) -> list[list[tuple[str, float]]]:
-        found = index.link(spans, PARTIAL_LINKS if partial else 2, kinds, partial=partial)
+        found = index.link(spans, PARTIAL_LINKS if partial else 2, artists, partial=partial)
         return [[(m.entity_id, max(m.score, MIN_LINK)) for m in matches
                  if m.extra["edits"] <= allowed_edits(len(query_key(span)))]
                 for span, matches in zip(spans, found, strict=True)]
@@ -155,16 +155,17 @@ class QueryUnderstanding:
             return [[] for _ in spans]
         return [[(i, 1.0) for i in self.t.artist_keys.get(query_key(s), [])[:3]] for s in spans]
 
-    def _exact_titles(self, spans: Sequence[str], partial: bool) -> list[list[tuple[str, float]]]:
-        return [[(i, 1.0) for i in self.t.title_keys.get(query_key(s), [])[:2]] for s in spans]
-
-    def _near_titles(self, text: str) -> list[tuple[str, float]]:
-        """A misspelled core title ("hotel califonia"): the closest one within NEAR_TITLE."""
+    def _link_title(self, text: str) -> tuple[str, float] | None:
+        """The most popular song of a core title ("hotel california"), exactly or, misspelled
+        ("hotel califonia"), the closest title within NEAR_TITLE; with its link score."""
+        exact = self.t.title_keys.get(query_key(text))
+        if exact:
+            return exact[0], 1.0
         if self._title_list is None:
             self._title_list = list(self.t.title_keys)
         best = process.extractOne(query_key(text), self._title_list, scorer=fuzz.ratio,
                                   score_cutoff=NEAR_TITLE)
-        return [] if best is None else [(self.t.title_keys[best[0]][0], best[1] / 100)]
+        return None if best is None else (self.t.title_keys[best[0]][0], best[1] / 100)
 
     def kind_of(self, entity_id: str) -> Kind | None:
         e = self.t.entities.get(entity_id)
@@ -261,13 +262,13 @@ class QueryUnderstanding:
                for artist, score in self.link([text], False)[0][:2] if self.t.related.get(artist)]
         if out or Kind.SONG not in kinds:  # a linked artist's name wins over a song's title
             return out
-        titles = self._exact_titles([text], False)[0] or self._near_titles(text)
-        for song, score in titles[:1]:
+        title = self._link_title(text)
+        if title is not None:
+            song, score = title
             artists = self.t.artists_of.get(song, [])
             out.append(Interpretation(
                 kinds, artists[0] if artists else None, entity=song,
-                confidence=score * TITLE_FACTOR * (1.0 if Kind.SONG in kinds else 0.9),
-                similar=True, asked=True,
+                confidence=score * TITLE_FACTOR, similar=True, asked=True,
                 explanation=f"like {self.t.entities[song].name!r} (shared playlists, artists)"))
         return out
 
